@@ -1,0 +1,69 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "sio",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "sio", targets: ["sio"]),
+        .library(name: "SocketIOCodec", targets: ["SocketIOCodec"]),
+        .library(name: "SocketIOServer", targets: ["SocketIOServer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // Engine.IO v4 / Socket.IO v5 wire formats. Pure: no I/O, no event loops.
+        .target(
+            name: "SocketIOCodec",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // Transports, sessions, heartbeats and namespaces on SwiftNIO.
+        .target(
+            name: "SocketIOServer",
+            dependencies: [
+                "SocketIOCodec",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "sio",
+            dependencies: [
+                "SocketIOServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // A server with a scripted application, driven by the interop tests.
+        .executableTarget(
+            name: "sio-interop-server",
+            dependencies: [
+                "SocketIOServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/InteropServer"
+        ),
+        .testTarget(name: "SocketIOCodecTests", dependencies: ["SocketIOCodec"]),
+        .testTarget(
+            name: "SocketIOServerTests",
+            dependencies: [
+                "SocketIOServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,77 @@
+import NIOHTTP1
+
+/// The HTTP request that opened an Engine.IO session, as handlers see it.
+public struct HandshakeRequest: Sendable {
+    public var method: String
+    public var path: String
+    /// The raw query string, without the `?`.
+    public var query: String
+    public var headers: [(name: String, value: String)]
+    /// The peer's address, or the first `X-Forwarded-For` hop when the peer is a trusted proxy.
+    public var remoteAddress: String
+
+    public init(method: String, path: String, query: String, headers: [(name: String, value: String)], remoteAddress: String) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.remoteAddress = remoteAddress
+    }
+
+    init(head: HTTPRequestHead, remoteAddress: String) {
+        let parts = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        self.init(
+            method: head.method.rawValue,
+            path: String(parts[0]),
+            query: parts.count > 1 ? String(parts[1]) : "",
+            headers: head.headers.map { ($0.name, $0.value) },
+            remoteAddress: remoteAddress
+        )
+    }
+
+    public func header(_ name: String) -> String? {
+        let lower = name.lowercased()
+        return headers.first(where: { $0.name.lowercased() == lower })?.value
+    }
+
+    /// Query parameters, percent-decoded, first occurrence wins.
+    public func queryParameter(_ name: String) -> String? {
+        QueryString.parse(query)[name]
+    }
+}
+
+enum QueryString {
+    static func parse(_ query: String) -> [String: String] {
+        var result: [String: String] = [:]
+        for pair in query.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = decode(kv[0])
+            if result[key] == nil { result[key] = kv.count > 1 ? decode(kv[1]) : "" }
+        }
+        return result
+    }
+
+    static func decode(_ s: Substring) -> String {
+        var bytes: [UInt8] = []
+        var utf8 = s.utf8.makeIterator()
+        while let b = utf8.next() {
+            if b == UInt8(ascii: "+") {
+                bytes.append(0x20)
+            } else if b == UInt8(ascii: "%"), let h = utf8.next(), let l = utf8.next(), let hv = hex(h), let lv = hex(l) {
+                bytes.append(hv << 4 | lv)
+            } else {
+                bytes.append(b)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func hex(_ b: UInt8) -> UInt8? {
+        switch b {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return b - 48
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return b - 87
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return b - 55
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import NIOCore
+import SocketIOCodec
+
+/// The application logic the server core calls: the seven events of the brief, section 3.
+///
+/// The core knows nothing of plugins; the plugin host is one implementation of this protocol and
+/// the interop test server another. All calls for one socket happen on that socket's event loop,
+/// one at a time, in the order things happened on the wire.
+public protocol SocketIOApplication: Sendable {
+    /// A client's CONNECT to a namespace. Refusing sends CONNECT_ERROR with the message.
+    func connect(_ socket: SocketIOSocket, auth: JSONValue?) -> ConnectDecision
+    /// Every event the client emits except the reserved channel events.
+    func message(_ socket: SocketIOSocket, event: IncomingEvent)
+    /// A `__subscribe__` request, before the socket joins; refusing keeps it out.
+    func subscribe(_ socket: SocketIOSocket, channel: String) -> SubscribeDecision
+    /// After a `__subscribe__` was accepted and the socket joined the channel.
+    func subscribed(_ socket: SocketIOSocket, channel: String)
+    /// Before the socket leaves a channel, whatever the cause.
+    func unsubscribe(_ socket: SocketIOSocket, channel: String)
+    /// A handler failed, the client sent an invalid packet, or a send failed.
+    func error(_ socket: SocketIOSocket, error: SocketIOError)
+    /// The client went away; channels are still joined at this point.
+    func disconnect(_ socket: SocketIOSocket, reason: DisconnectReason)
+    /// Last call for this socket, exactly once, after it left every channel.
+    func finish(_ socket: SocketIOSocket)
+}
+
+extension SocketIOApplication {
+    public func connect(_ socket: SocketIOSocket, auth: JSONValue?) -> ConnectDecision { .accept }
+    public func message(_ socket: SocketIOSocket, event: IncomingEvent) {}
+    public func subscribe(_ socket: SocketIOSocket, channel: String) -> SubscribeDecision { .accept }
+    public func subscribed(_ socket: SocketIOSocket, channel: String) {}
+    public func unsubscribe(_ socket: SocketIOSocket, channel: String) {}
+    public func error(_ socket: SocketIOSocket, error: SocketIOError) {}
+    public func disconnect(_ socket: SocketIOSocket, reason: DisconnectReason) {}
+    public func finish(_ socket: SocketIOSocket) {}
+}
+
+public enum ConnectDecision: Sendable, Equatable {
+    case accept
+    /// Sent to the client as CONNECT_ERROR `{"message": message, "data": data}`.
+    case refuse(message: String, data: JSONValue? = nil)
+}
+
+public enum SubscribeDecision: Sendable, Equatable {
+    case accept
+    case refuse(reason: String)
+}
+
+/// An event as the client emitted it.
+public struct IncomingEvent: Sendable {
+    public var name: String
+    /// The arguments after the event name; binary arguments appear as Socket.IO placeholders
+    /// `{"_placeholder":true,"num":N}` indexing `attachments`.
+    public var arguments: [JSONValue]
+    public var attachments: [ByteBuffer]
+    /// Present when the client waits for an acknowledgement; answer with `SocketIOSocket.ack`.
+    public var ackID: Int?
+
+    public init(name: String, arguments: [JSONValue], attachments: [ByteBuffer] = [], ackID: Int? = nil) {
+        self.name = name
+        self.arguments = arguments
+        self.attachments = attachments
+        self.ackID = ackID
+    }
+}
+
+/// Why a socket was disconnected, with the reason strings of the reference server.
+public enum DisconnectReason: String, Sendable {
+    case clientNamespaceDisconnect = "client namespace disconnect"
+    case serverNamespaceDisconnect = "server namespace disconnect"
+    case transportClose = "transport close"
+    case transportError = "transport error"
+    case pingTimeout = "ping timeout"
+    case parseError = "parse error"
+    case serverShutdown = "server shutting down"
+    case forcedClose = "forced close"
+}
+
+/// Errors reported to `SocketIOApplication.error`.
+public struct SocketIOError: Error, Sendable, CustomStringConvertible {
+    private enum Base: Sendable {
+        case invalidPacket(String)
+        case handlerFailed(String)
+        case sendFailed(String)
+    }
+
+    private let base: Base
+
+    public static func invalidPacket(_ detail: String) -> SocketIOError { .init(base: .invalidPacket(detail)) }
+    public static func handlerFailed(_ detail: String) -> SocketIOError { .init(base: .handlerFailed(detail)) }
+    public static func sendFailed(_ detail: String) -> SocketIOError { .init(base: .sendFailed(detail)) }
+
+    public var description: String {
+        switch base {
+        case .invalidPacket(let d): return "invalid packet: \(d)"
+        case .handlerFailed(let d): return d
+        case .sendFailed(let d): return "send failed: \(d)"
+        }
+    }
+}

@@ -1,0 +1,41 @@
+/// Everything `sio serve` can be told, with the brief's defaults.
+///
+/// A plain `Sendable` value so that it can be built by the CLI, by tests, or by an embedding
+/// program, and handed to the server whole.
+public struct SocketIOConfiguration: Sendable {
+    /// Interface to bind. Loopback by default: exposing the server is a deliberate act.
+    public var host: String = "127.0.0.1"
+    /// TCP port; 0 asks the kernel for a free one (tests use this).
+    public var port: Int = 8000
+    /// Where Engine.IO listens. Always normalised to start and end with `/`.
+    public var path: String = "/socket.io/" {
+        didSet { path = Self.normalise(path) }
+    }
+    /// Namespaces clients may connect to besides `/`, which always exists.
+    public var namespaces: Set<String> = ["/"]
+    /// Milliseconds between server pings.
+    public var pingInterval: Int64 = 25_000
+    /// Milliseconds the client has to answer a ping before the session is closed.
+    public var pingTimeout: Int64 = 20_000
+    /// Largest Engine.IO message or polling body, in bytes, accepted from a client.
+    public var maxPayload: Int = 1_000_000
+    /// Milliseconds a client may hold a transport open without a Socket.IO CONNECT.
+    public var connectTimeout: Int64 = 45_000
+    /// Origins allowed by CORS; `*` allows any. Empty: no CORS headers.
+    public var corsOrigins: [String] = []
+    /// Directory served at `/` for everything outside `path`; nil serves nothing there.
+    public var staticDirectory: String?
+    /// Event-loop threads; defaults to one per core.
+    public var threads: Int = System.coreCount
+
+    public init() {}
+
+    static func normalise(_ path: String) -> String {
+        var p = path
+        if !p.hasPrefix("/") { p = "/" + p }
+        if !p.hasSuffix("/") { p += "/" }
+        return p
+    }
+}
+
+import NIOCore
