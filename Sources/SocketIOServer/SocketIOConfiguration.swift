@@ -25,6 +25,8 @@ public struct SocketIOConfiguration: Sendable {
     public var corsOrigins: [String] = []
     /// Directory served at `/` for everything outside `path`; nil serves nothing there.
     public var staticDirectory: String?
+    /// Channels one socket may be in at once; a `__subscribe__` past it is refused.
+    public var maxChannelsPerSocket: Int = 100
     /// Event-loop threads; defaults to one per core.
     public var threads: Int = System.coreCount
 

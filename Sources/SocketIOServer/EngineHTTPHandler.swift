@@ -1,0 +1,217 @@
+import NIOCore
+import NIOHTTP1
+import SocketIOCodec
+
+/// Serves the HTTP side of one TCP connection: Engine.IO long-polling, CORS preflight and static
+/// files. Request bodies are bounded by `maxPayload` while they arrive, never after.
+final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let server: ServerContext
+    private let staticFiles: StaticFiles?
+    private var head: HTTPRequestHead?
+    private var body: ByteBuffer?
+    private var discardingBody = false
+    /// The session whose GET this connection holds open, so a dropped connection ends it.
+    private var parkedSession: EngineSession?
+
+    init(server: ServerContext) {
+        self.server = server
+        self.staticFiles = server.configuration.staticDirectory.map(StaticFiles.init(root:))
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            self.body = nil
+            if head.method == .POST, let length = head.headers.first(name: "content-length").flatMap(Int.init),
+                length > server.configuration.maxPayload
+            {
+                refuseOversizeBody(context: context)
+            }
+        case .body(var chunk):
+            guard !discardingBody else { return }
+            if body == nil {
+                body = chunk
+            } else {
+                body!.writeBuffer(&chunk)
+            }
+            if body!.readableBytes > server.configuration.maxPayload {
+                refuseOversizeBody(context: context)
+            }
+        case .end:
+            guard !discardingBody, let head else { return }
+            self.head = nil
+            route(context: context, head: head, body: body ?? ByteBuffer())
+            body = nil
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let session = parkedSession {
+            parkedSession = nil
+            session.eventLoop.execute { session.close(reason: .transportClose) }
+        }
+        context.fireChannelInactive()
+    }
+
+    private func refuseOversizeBody(context: ChannelHandlerContext) {
+        discardingBody = true
+        body = nil
+        respond(context: context, error: .payloadTooLarge, origin: head?.headers.first(name: "origin"), keepAlive: false)
+    }
+
+    private func route(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer) {
+        let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
+        let enginePath = server.configuration.path
+        if path == enginePath || path + "/" == enginePath {
+            engineRequest(context: context, head: head, body: body)
+        } else if let staticFiles, head.method == .GET || head.method == .HEAD {
+            let response = staticFiles.response(for: String(path))
+            respond(context: context, status: response.status, contentType: response.contentType,
+                    body: response.body, keepAlive: head.isKeepAlive, extraHeaders: [])
+        } else {
+            respond(context: context, status: .notFound, contentType: "text/plain", body: ByteBuffer(string: "Not Found"),
+                    keepAlive: head.isKeepAlive, extraHeaders: [])
+        }
+    }
+
+    private func engineRequest(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer) {
+        let origin = head.headers.first(name: "origin")
+        let keepAlive = head.isKeepAlive
+        if head.method == .OPTIONS {
+            var headers = corsHeaders(origin: origin)
+            if !headers.isEmpty {
+                headers.append(("Access-Control-Allow-Methods", "GET, POST, OPTIONS"))
+                let requested = head.headers.first(name: "access-control-request-headers") ?? "content-type"
+                headers.append(("Access-Control-Allow-Headers", requested))
+                headers.append(("Access-Control-Max-Age", "86400"))
+            }
+            respond(context: context, status: .noContent, contentType: nil, body: ByteBuffer(), keepAlive: keepAlive, extraHeaders: headers)
+            return
+        }
+        let request = HandshakeRequest(head: head, remoteAddress: context.channel.remoteAddress?.ipAddress ?? "")
+        switch EngineRequestRoute(method: head.method, query: QueryString.parse(request.query)) {
+        case .failure(let error):
+            respond(context: context, error: error, origin: origin, keepAlive: keepAlive)
+        case .handshake:
+            let session = EngineSession(eventLoop: context.eventLoop, request: request, context: server, webSocket: nil)
+            guard server.register(session) else {
+                respond(context: context, error: .forbidden, origin: origin, keepAlive: false)
+                return
+            }
+            session.open()
+            poll(context: context, session: session, origin: origin, keepAlive: keepAlive)
+        case .poll(let sid):
+            guard let session = server.session(sid) else {
+                respond(context: context, error: .unknownSession, origin: origin, keepAlive: keepAlive)
+                return
+            }
+            session.eventLoop.execute { [self] in
+                poll(context: context, session: session, origin: origin, keepAlive: keepAlive)
+            }
+        case .post(let sid):
+            guard let session = server.session(sid) else {
+                respond(context: context, error: .unknownSession, origin: origin, keepAlive: keepAlive)
+                return
+            }
+            session.eventLoop.execute { [self] in
+                let error = session.receivePost(body)
+                context.eventLoop.execute { [self] in
+                    if let error {
+                        respond(context: context, error: error, origin: origin, keepAlive: keepAlive)
+                    } else {
+                        respond(context: context, status: .ok, contentType: "text/html", body: ByteBuffer(string: "ok"),
+                                keepAlive: keepAlive, extraHeaders: corsHeaders(origin: origin))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs on the session's loop; the answer is written on this connection's loop.
+    private func poll(context: ChannelHandlerContext, session: EngineSession, origin: String?, keepAlive: Bool) {
+        let loop = context.eventLoop
+        loop.execute { self.parkedSession = session }
+        session.poll { [self] outcome in
+            loop.execute { [self] in
+                if parkedSession === session { parkedSession = nil }
+                switch outcome {
+                case .packets(let body):
+                    respond(context: context, status: .ok, contentType: "text/plain; charset=UTF-8", body: body,
+                            keepAlive: keepAlive, extraHeaders: corsHeaders(origin: origin))
+                case .refused(let error):
+                    respond(context: context, error: error, origin: origin, keepAlive: keepAlive)
+                }
+            }
+        }
+    }
+
+    private func corsHeaders(origin: String?) -> [(String, String)] {
+        let allowed = server.configuration.corsOrigins
+        guard let origin, !allowed.isEmpty, allowed.contains("*") || allowed.contains(origin) else { return [] }
+        return [("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true"), ("Vary", "Origin")]
+    }
+
+    private func respond(context: ChannelHandlerContext, error: EngineHTTPError, origin: String?, keepAlive: Bool) {
+        respond(context: context, status: HTTPResponseStatus(statusCode: error.status), contentType: "application/json",
+                body: ByteBuffer(string: error.body), keepAlive: keepAlive, extraHeaders: corsHeaders(origin: origin))
+    }
+
+    private func respond(context: ChannelHandlerContext, status: HTTPResponseStatus, contentType: String?, body: ByteBuffer,
+                         keepAlive: Bool, extraHeaders: [(String, String)]) {
+        guard context.channel.isActive else { return }
+        var headers = HTTPHeaders()
+        if let contentType { headers.add(name: "Content-Type", value: contentType) }
+        headers.add(name: "Content-Length", value: String(body.readableBytes))
+        headers.add(contentsOf: extraHeaders)
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        let done = context.writeAndFlushPromise()
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
+        if !keepAlive {
+            done.futureResult.whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+}
+
+private extension ChannelHandlerContext {
+    func writeAndFlushPromise() -> EventLoopPromise<Void> { eventLoop.makePromise() }
+}
+
+/// What an Engine.IO HTTP request asks for, decided from method and query alone.
+enum EngineRequestRoute: Equatable {
+    case handshake
+    case poll(sid: String)
+    case post(sid: String)
+    case failure(EngineHTTPError)
+
+    init(method: HTTPMethod, query: [String: String]) {
+        guard query["EIO"] == "4" else {
+            self = .failure(.unsupportedProtocolVersion)
+            return
+        }
+        switch query["transport"] {
+        case "polling": break
+        // A WebSocket request reaches here only when the upgrade was refused.
+        case "websocket":
+            self = .failure(.badRequest)
+            return
+        default:
+            self = .failure(.unknownTransport)
+            return
+        }
+        guard let sid = query["sid"] else {
+            self = method == .GET ? .handshake : .failure(.badHandshakeMethod)
+            return
+        }
+        switch method {
+        case .GET: self = .poll(sid: sid)
+        case .POST: self = .post(sid: sid)
+        default: self = .failure(.badRequest)
+        }
+    }
+}

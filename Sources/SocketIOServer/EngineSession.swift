@@ -1,0 +1,255 @@
+import Logging
+import NIOCore
+import NIOWebSocket
+import SocketIOCodec
+
+/// How a parked long-polling GET is answered.
+enum PollOutcome {
+    case packets(ByteBuffer)
+    case refused(EngineHTTPError)
+}
+
+/// One Engine.IO session: its transport, outbox and heartbeat.
+///
+/// Confined to `eventLoop`: every method must be called there. Transports on other loops hop
+/// here first, so all of a session's traffic is handled in the order it arrived, without locks.
+final class EngineSession: @unchecked Sendable {
+    let id: String
+    let eventLoop: EventLoop
+    let request: HandshakeRequest
+    let context: ServerContext
+
+    private var state = EngineTransportState()
+    private var webSocket: Channel?
+    private var probe: Channel?
+    private var pendingPoll: ((PollOutcome) -> Void)?
+    private var outbox: [EngineIOPacket] = []
+    private var pingTask: Scheduled<Void>?
+    private var pongDeadline: Scheduled<Void>?
+    private var connectDeadline: Scheduled<Void>?
+    private(set) var socketIO: SocketIOConnection!
+
+    var isClosed: Bool { state.isClosed }
+    /// Whether a WebSocket may start an upgrade now.
+    var canProbe: Bool { state.state == .polling }
+
+    init(id: String = Identifier.make(), eventLoop: EventLoop, request: HandshakeRequest, context: ServerContext, webSocket: Channel?) {
+        self.id = id
+        self.eventLoop = eventLoop
+        self.request = request
+        self.context = context
+        self.webSocket = webSocket
+        if webSocket != nil { state = EngineTransportState(webSocket: ()) }
+        self.socketIO = SocketIOConnection(session: self)
+    }
+
+    /// Sends the open packet and starts the timers; the session is registered by the caller.
+    func open() {
+        eventLoop.assertInEventLoop()
+        let handshake = context.handshakeJSON(id, webSocket == nil)
+        send([EngineIOPacket(.open, payload: ByteBuffer(string: handshake))])
+        schedulePing()
+        connectDeadline = eventLoop.scheduleTask(in: .milliseconds(context.configuration.connectTimeout)) { [self] in
+            if !socketIO.hasConnectedNamespace {
+                context.logger.debug("no CONNECT in time", metadata: ["sid": "\(id)"])
+                close(reason: .transportClose)
+            }
+        }
+    }
+
+    func namespaceConnected() {
+        connectDeadline?.cancel()
+        connectDeadline = nil
+    }
+
+    // MARK: Outbound
+
+    func send(_ packets: [EngineIOPacket]) {
+        eventLoop.assertInEventLoop()
+        guard !state.isClosed else { return }
+        if state.isWebSocket, let webSocket {
+            Self.write(packets, to: webSocket)
+        } else {
+            outbox.append(contentsOf: packets)
+            flushPoll()
+        }
+    }
+
+    static func write(_ packets: [EngineIOPacket], to channel: Channel) {
+        for packet in packets {
+            if packet.isBinary {
+                channel.write(WebSocketFrame(fin: true, opcode: .binary, data: packet.payload), promise: nil)
+            } else {
+                var buffer = channel.allocator.buffer(capacity: packet.payload.readableBytes + 1)
+                packet.writeText(into: &buffer)
+                channel.write(WebSocketFrame(fin: true, opcode: .text, data: buffer), promise: nil)
+            }
+        }
+        channel.flush()
+    }
+
+    private func flushPoll() {
+        guard let responder = pendingPoll, !outbox.isEmpty else { return }
+        pendingPoll = nil
+        var body = ByteBuffer()
+        PollingPayload.encode(outbox, into: &body)
+        outbox.removeAll(keepingCapacity: true)
+        responder(.packets(body))
+    }
+
+    // MARK: Long-polling
+
+    func poll(_ responder: @escaping (PollOutcome) -> Void) {
+        eventLoop.assertInEventLoop()
+        switch state.pollRequested(hasPendingPoll: pendingPoll != nil) {
+        case .park:
+            pendingPoll = responder
+            flushPoll()
+        case .refuse(let error):
+            responder(.refused(error))
+        case .overlap:
+            responder(.refused(.badRequest))
+            context.logger.debug("overlapping GET closes the session", metadata: ["sid": "\(id)"])
+            close(reason: .transportError)
+        }
+    }
+
+    func receivePost(_ body: ByteBuffer) -> EngineHTTPError? {
+        eventLoop.assertInEventLoop()
+        guard state.acceptsPolling else { return state.isClosed ? .unknownSession : .badRequest }
+        let packets: [EngineIOPacket]
+        do {
+            packets = try PollingPayload.decode(body)
+        } catch {
+            socketIO.invalidPacket(error)
+            return .badRequest
+        }
+        for packet in packets where !state.isClosed {
+            receive(packet, fromProbe: false)
+        }
+        return nil
+    }
+
+    // MARK: WebSocket
+
+    /// A WebSocket carrying this session's sid has connected and waits for `2probe`.
+    func attachProbe(_ channel: Channel) -> Bool {
+        eventLoop.assertInEventLoop()
+        guard state.beginProbe() else { return false }
+        probe = channel
+        return true
+    }
+
+    func webSocketClosed(_ channel: Channel) {
+        eventLoop.assertInEventLoop()
+        if channel === webSocket {
+            close(reason: .transportClose)
+        } else if channel === probe {
+            probe = nil
+            state.probeFailed()
+        }
+    }
+
+    func receive(_ packet: EngineIOPacket, from channel: Channel) {
+        eventLoop.assertInEventLoop()
+        receive(packet, fromProbe: channel === probe && channel !== webSocket)
+    }
+
+    private func receive(_ packet: EngineIOPacket, fromProbe: Bool) {
+        guard !state.isClosed else { return }
+        if fromProbe {
+            receiveOnProbe(packet)
+            return
+        }
+        switch packet.kind {
+        case .message:
+            socketIO.receive(packet)
+        case .pong:
+            pongDeadline?.cancel()
+            pongDeadline = nil
+            schedulePing()
+        case .ping:
+            send([EngineIOPacket(.pong, payload: packet.payload)])
+        case .close:
+            close(reason: .transportClose)
+        case .noop:
+            break
+        case .open, .upgrade:
+            socketIO.invalidPacket(CodecError.unknownPacketType)
+        }
+    }
+
+    private func receiveOnProbe(_ packet: EngineIOPacket) {
+        guard let probe else { return }
+        switch packet.kind {
+        case .ping where packet.payload.readableBytesView.elementsEqual("probe".utf8):
+            Self.write([EngineIOPacket(.pong, payload: packet.payload)], to: probe)
+            // The client waits for its current poll to return before it sends the upgrade.
+            if let responder = pendingPoll {
+                pendingPoll = nil
+                var body = ByteBuffer()
+                PollingPayload.encode([EngineIOPacket(.noop)], into: &body)
+                responder(.packets(body))
+            }
+        case .upgrade:
+            guard state.completeUpgrade() else {
+                probe.close(promise: nil)
+                return
+            }
+            webSocket = probe
+            self.probe = nil
+            if let responder = pendingPoll {
+                pendingPoll = nil
+                responder(.packets(ByteBuffer(string: "6")))
+            }
+            let queued = outbox
+            outbox.removeAll()
+            if !queued.isEmpty { Self.write(queued, to: probe) }
+        default:
+            probe.close(promise: nil)
+        }
+    }
+
+    // MARK: Heartbeat and close
+
+    private func schedulePing() {
+        pingTask?.cancel()
+        let configuration = context.configuration
+        pingTask = eventLoop.scheduleTask(in: .milliseconds(configuration.pingInterval)) { [self] in
+            send([EngineIOPacket(.ping)])
+            pongDeadline = eventLoop.scheduleTask(in: .milliseconds(configuration.pingTimeout)) { [self] in
+                close(reason: .pingTimeout)
+            }
+        }
+    }
+
+    /// Ends the session: the application hears about it first, then the transport goes.
+    func close(reason: DisconnectReason) {
+        eventLoop.assertInEventLoop()
+        guard state.close() else { return }
+        pingTask?.cancel()
+        pongDeadline?.cancel()
+        connectDeadline?.cancel()
+        context.unregister(self)
+        socketIO.transportClosed(reason: reason)
+
+        let closePacket = EngineIOPacket(.close)
+        if let webSocket {
+            // A server-initiated close tells the client so; after a client's close or a dead
+            // transport there is nobody to tell.
+            if reason == .serverShutdown || reason == .forcedClose || reason == .serverNamespaceDisconnect {
+                Self.write([closePacket], to: webSocket)
+            }
+            webSocket.close(promise: nil)
+        }
+        probe?.close(promise: nil)
+        if let responder = pendingPoll {
+            pendingPoll = nil
+            var body = ByteBuffer()
+            PollingPayload.encode(outbox + [closePacket], into: &body)
+            responder(.packets(body))
+        }
+        outbox.removeAll()
+        context.logger.debug("session closed", metadata: ["sid": "\(id)", "reason": "\(reason.rawValue)"])
+    }
+}

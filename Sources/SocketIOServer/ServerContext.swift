@@ -1,0 +1,43 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// What every connection of one server shares: configuration, application, and the registries.
+final class ServerContext: @unchecked Sendable {
+    let configuration: SocketIOConfiguration
+    let application: SocketIOApplication
+    let logger: Logger
+    let sessions = NIOLockedValueBox<[String: EngineSession]>([:])
+    let namespaces: [String: NamespaceRegistry]
+    /// Once set, new sessions are refused: the server is going away.
+    let shuttingDown = NIOLockedValueBox(false)
+
+    init(configuration: SocketIOConfiguration, application: SocketIOApplication, logger: Logger) {
+        self.configuration = configuration
+        self.application = application
+        self.logger = logger
+        var namespaces: [String: NamespaceRegistry] = [:]
+        for name in configuration.namespaces.union(["/"]) { namespaces[name] = NamespaceRegistry(name: name) }
+        self.namespaces = namespaces
+    }
+
+    func session(_ id: String) -> EngineSession? {
+        sessions.withLockedValue { $0[id] }
+    }
+
+    func register(_ session: EngineSession) -> Bool {
+        if shuttingDown.withLockedValue({ $0 }) { return false }
+        sessions.withLockedValue { $0[session.id] = session }
+        return true
+    }
+
+    func unregister(_ session: EngineSession) {
+        sessions.withLockedValue { _ = $0.removeValue(forKey: session.id) }
+    }
+
+    var handshakeJSON: (_ sid: String, _ upgrades: Bool) -> String {
+        { [configuration] sid, upgrades in
+            #"{"sid":"\#(sid)","upgrades":[\#(upgrades ? #""websocket""# : "")],"pingInterval":\#(configuration.pingInterval),"pingTimeout":\#(configuration.pingTimeout),"maxPayload":\#(configuration.maxPayload)}"#
+        }
+    }
+}

@@ -1,0 +1,120 @@
+import NIOCore
+import SocketIOCodec
+
+/// The Socket.IO layer of one Engine.IO session: namespaces, binary reassembly, channels.
+///
+/// Confined to the session's event loop, like the session that owns it.
+final class SocketIOConnection {
+    static let subscribeEvent = "__subscribe__"
+    static let unsubscribeEvent = "__unsubscribe__"
+
+    private unowned let session: EngineSession
+    private var assembler = BinaryPacketAssembler()
+    private var sockets: [String: SocketIOSocket] = [:]
+
+    init(session: EngineSession) {
+        self.session = session
+    }
+
+    var hasConnectedNamespace: Bool { !sockets.isEmpty }
+
+    private var context: ServerContext { session.context }
+    private var application: SocketIOApplication { session.context.application }
+
+    func receive(_ packet: EngineIOPacket) {
+        let action: BinaryPacketAssembler.Action
+        do {
+            action = packet.isBinary
+                ? try assembler.receiveBinary(packet.payload)
+                : try assembler.receiveText(packet.payload)
+        } catch {
+            invalidPacket(error)
+            return
+        }
+        if case .packet(let packet, let attachments) = action {
+            handle(packet, attachments: attachments)
+        }
+    }
+
+    /// The client broke the protocol: every socket hears of it, then the session closes.
+    func invalidPacket(_ error: CodecError) {
+        context.logger.info("invalid packet, closing", metadata: ["sid": "\(session.id)", "error": "\(error)"])
+        for socket in sockets.values {
+            application.error(socket, error: .invalidPacket(error.description))
+        }
+        session.close(reason: .parseError)
+    }
+
+    private func handle(_ packet: SocketIOPacket, attachments: [ByteBuffer]) {
+        switch packet.kind {
+        case .connect:
+            connect(namespace: packet.namespace, auth: packet.data)
+        case .event, .binaryEvent:
+            guard let socket = sockets[packet.namespace], let name = packet.eventName else { return }
+            let event = IncomingEvent(name: name, arguments: packet.arguments, attachments: attachments, ackID: packet.ackID)
+            switch name {
+            case Self.subscribeEvent: socket.clientSubscribe(event)
+            case Self.unsubscribeEvent: socket.clientUnsubscribe(event)
+            default: application.message(socket, event: event)
+            }
+        case .ack, .binaryAck:
+            guard let socket = sockets[packet.namespace], let id = packet.ackID else { return }
+            socket.receiveAck(id: id, arguments: packet.arguments, attachments: attachments)
+        case .disconnect:
+            guard let socket = sockets[packet.namespace] else { return }
+            finish(socket, reason: .clientNamespaceDisconnect)
+        case .connectError:
+            invalidPacket(CodecError.invalidPayload)
+        }
+    }
+
+    private func connect(namespace: String, auth: JSONValue?) {
+        guard let registry = context.namespaces[namespace] else {
+            send(SocketIOPacket(kind: .connectError, namespace: namespace, data: ["message": "Invalid namespace"]))
+            return
+        }
+        guard sockets[namespace] == nil else { return }
+        let socket = SocketIOSocket(namespace: registry, session: session)
+        switch application.connect(socket, auth: auth) {
+        case .accept:
+            sockets[namespace] = socket
+            registry.add(socket)
+            session.namespaceConnected()
+            send(SocketIOPacket(kind: .connect, namespace: namespace, data: ["sid": .string(socket.id)]))
+            socket.connected()
+        case .refuse(let message, let data):
+            var body: [(String, JSONValue)] = [("message", .string(message))]
+            if let data { body.append(("data", data)) }
+            send(SocketIOPacket(kind: .connectError, namespace: namespace, data: .object(body)))
+            socket.markFinished()
+            application.finish(socket)
+        }
+    }
+
+    /// Runs the end of a socket's life in the brief's order: disconnect, unsubscribe from each
+    /// channel still joined, finish.
+    func finish(_ socket: SocketIOSocket, reason: DisconnectReason) {
+        guard sockets.removeValue(forKey: socket.namespace) != nil else { return }
+        socket.namespaceRegistry.remove(socket)
+        application.disconnect(socket, reason: reason)
+        socket.leaveAllChannels()
+        socket.markFinished()
+        application.finish(socket)
+    }
+
+    func transportClosed(reason: DisconnectReason) {
+        for socket in sockets.values.sorted(by: { $0.namespace < $1.namespace }) {
+            finish(socket, reason: reason)
+        }
+    }
+
+    func send(_ packet: SocketIOPacket, attachments: [ByteBuffer] = []) {
+        session.send(Self.enginePackets(packet, attachments: attachments))
+    }
+
+    static func enginePackets(_ packet: SocketIOPacket, attachments: [ByteBuffer]) -> [EngineIOPacket] {
+        var packets = [EngineIOPacket(.message, payload: packet.encoded())]
+        for attachment in attachments { packets.append(.binary(attachment)) }
+        return packets
+    }
+}

@@ -1,0 +1,204 @@
+import NIOCore
+import SocketIOCodec
+
+/// One client's connection to one namespace: what handlers act on.
+///
+/// Its methods may be called from any thread; they hop to the socket's event loop, so calls
+/// made from one thread reach the client in the order they were made.
+public final class SocketIOSocket: @unchecked Sendable {
+    /// The Socket.IO socket id, as the client sees it in `socket.id`.
+    public let id: String
+    public let request: HandshakeRequest
+    /// The Engine.IO session id underneath.
+    public let sessionID: String
+    public var namespace: String { namespaceRegistry.name }
+    public var eventLoop: EventLoop { session.eventLoop }
+    /// Free for the application; the core never reads it. Touch it on `eventLoop` only.
+    public var userData: AnyObject?
+
+    let namespaceRegistry: NamespaceRegistry
+    private let session: EngineSession
+    private var channelSet: Set<String> = []
+    private var pendingAcks: [Int: ([JSONValue], [ByteBuffer]) -> Void] = [:]
+    private var nextAckID = 0
+    private var isConnected = false
+    private var isFinished = false
+    /// What handlers emitted during `connect`, sent right after the CONNECT acknowledgement.
+    private var beforeConnect: [[EngineIOPacket]] = []
+
+    /// The channels this socket is in. Read on `eventLoop`.
+    public var channels: Set<String> { channelSet }
+
+    init(namespace: NamespaceRegistry, session: EngineSession) {
+        self.id = Identifier.make()
+        self.request = session.request
+        self.sessionID = session.id
+        self.namespaceRegistry = namespace
+        self.session = session
+    }
+
+    func connected() {
+        isConnected = true
+        for packets in beforeConnect { session.send(packets) }
+        beforeConnect = []
+    }
+
+    func markFinished() {
+        isFinished = true
+        beforeConnect = []
+    }
+
+    private func deliver(_ packet: SocketIOPacket, attachments: [ByteBuffer]) {
+        let packets = SocketIOConnection.enginePackets(packet, attachments: attachments)
+        if isConnected {
+            session.send(packets)
+        } else {
+            beforeConnect.append(packets)
+        }
+    }
+
+    private func onLoop(_ body: @escaping () -> Void) {
+        if session.eventLoop.inEventLoop {
+            body()
+        } else {
+            session.eventLoop.execute(body)
+        }
+    }
+
+    // MARK: Sending
+
+    /// Emits `event` to this client; `ack` runs on the event loop when the client answers.
+    public func emit(_ event: String, _ arguments: [JSONValue] = [], attachments: [ByteBuffer] = [],
+                     ack: (@Sendable ([JSONValue], [ByteBuffer]) -> Void)? = nil) {
+        onLoop { [self] in
+            guard !isFinished else { return }
+            var ackID: Int?
+            if let ack {
+                ackID = nextAckID
+                pendingAcks[nextAckID] = ack
+                nextAckID += 1
+            }
+            let packet = SocketIOPacket(
+                kind: attachments.isEmpty ? .event : .binaryEvent, namespace: namespace, ackID: ackID,
+                data: .array([.string(event)] + arguments), attachmentCount: attachments.count)
+            deliver(packet, attachments: attachments)
+        }
+    }
+
+    /// Answers the client's event `id` (from `IncomingEvent.ackID`).
+    public func ack(_ id: Int, _ arguments: [JSONValue], attachments: [ByteBuffer] = []) {
+        onLoop { [self] in
+            guard !isFinished else { return }
+            let packet = SocketIOPacket(
+                kind: attachments.isEmpty ? .ack : .binaryAck, namespace: namespace, ackID: id,
+                data: .array(arguments), attachmentCount: attachments.count)
+            deliver(packet, attachments: attachments)
+        }
+    }
+
+    /// Sends pre-encoded Engine.IO packets; broadcasts encode once and call this per recipient.
+    func sendEncoded(_ packets: [EngineIOPacket]) {
+        onLoop { [self] in
+            guard isConnected, !isFinished else { return }
+            session.send(packets)
+        }
+    }
+
+    /// Disconnects this namespace (DISCONNECT packet); the session ends when no namespace is left.
+    public func disconnect() {
+        onLoop { [self] in
+            guard isConnected, !isFinished else { return }
+            session.socketIO.send(SocketIOPacket(kind: .disconnect, namespace: namespace))
+            session.socketIO.finish(self, reason: .serverNamespaceDisconnect)
+            if !session.socketIO.hasConnectedNamespace {
+                session.close(reason: .serverNamespaceDisconnect)
+            }
+        }
+    }
+
+    func receiveAck(id: Int, arguments: [JSONValue], attachments: [ByteBuffer]) {
+        pendingAcks.removeValue(forKey: id)?(arguments, attachments)
+    }
+
+    // MARK: Channels
+
+    /// Joins `channel` server-side, without asking the application.
+    public func join(_ channel: String) {
+        onLoop { [self] in
+            guard !isFinished, channelSet.insert(channel).inserted else { return }
+            namespaceRegistry.join(self, channel: channel)
+        }
+    }
+
+    /// Leaves `channel` server-side; the application's `unsubscribe` runs first.
+    public func leave(_ channel: String) {
+        onLoop { [self] in
+            guard channelSet.contains(channel) else { return }
+            session.context.application.unsubscribe(self, channel: channel)
+            channelSet.remove(channel)
+            namespaceRegistry.leave(self, channel: channel)
+        }
+    }
+
+    func leaveAllChannels() {
+        for channel in channelSet.sorted() {
+            session.context.application.unsubscribe(self, channel: channel)
+            namespaceRegistry.leave(self, channel: channel)
+        }
+        channelSet.removeAll()
+    }
+
+    func clientSubscribe(_ event: IncomingEvent) {
+        let application = session.context.application
+        let reply = { [self] (arguments: [JSONValue]) in
+            if let ackID = event.ackID { ack(ackID, arguments) }
+        }
+        guard let channel = ChannelName.validate(event.arguments.first) else {
+            reply([false, "invalid channel name"])
+            return
+        }
+        if channelSet.contains(channel) {
+            reply([true])
+            return
+        }
+        guard channelSet.count < session.context.configuration.maxChannelsPerSocket else {
+            reply([false, "too many channels"])
+            return
+        }
+        channelSet.insert(channel)
+        namespaceRegistry.join(self, channel: channel)
+        switch application.subscribe(self, channel: channel) {
+        case .accept:
+            reply([true])
+        case .refuse(let reason):
+            channelSet.remove(channel)
+            namespaceRegistry.leave(self, channel: channel)
+            reply([false, .string(reason)])
+        }
+    }
+
+    func clientUnsubscribe(_ event: IncomingEvent) {
+        let reply = { [self] (arguments: [JSONValue]) in
+            if let ackID = event.ackID { ack(ackID, arguments) }
+        }
+        guard let channel = ChannelName.validate(event.arguments.first) else {
+            reply([false, "invalid channel name"])
+            return
+        }
+        guard channelSet.contains(channel) else {
+            reply([false, "not subscribed"])
+            return
+        }
+        leave(channel)
+        reply([true])
+    }
+}
+
+enum ChannelName {
+    static let maximumBytes = 256
+
+    static func validate(_ value: JSONValue?) -> String? {
+        guard let name = value?.stringValue, !name.isEmpty, name.utf8.count <= maximumBytes else { return nil }
+        return name
+    }
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import Logging
+import ServiceLifecycle
+import SocketIOServer
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the server.",
+        discussion: "SOCKETIO_HOST and SOCKETIO_PORT are honoured when the flags are not given."
+    )
+
+    @Option(help: "Interface to bind (default 127.0.0.1, or $SOCKETIO_HOST).")
+    var host: String?
+
+    @Option(help: "TCP port; 0 picks a free one (default 8000, or $SOCKETIO_PORT).")
+    var port: Int?
+
+    @Option(help: "Engine.IO path.")
+    var path: String = "/socket.io/"
+
+    @Option(help: "Directory of handler plugins (*.so).")
+    var plugins: String?
+
+    @Option(name: .customLong("static"), help: "Directory of files served outside the Engine.IO path.")
+    var staticDirectory: String?
+
+    @Option(name: .customLong("namespace"), help: "A namespace besides '/'; repeatable.")
+    var namespaces: [String] = []
+
+    @Option(help: "Milliseconds between server pings.")
+    var pingInterval: Int64 = 25_000
+
+    @Option(help: "Milliseconds a client has to answer a ping.")
+    var pingTimeout: Int64 = 20_000
+
+    @Option(help: "Largest message or polling body accepted, in bytes.")
+    var maxPayload: Int = 1_000_000
+
+    @Option(help: "Milliseconds a client may stay without a Socket.IO CONNECT.")
+    var connectTimeout: Int64 = 45_000
+
+    @Option(name: .customLong("cors-origin"), help: "An origin allowed by CORS ('*' for any); repeatable.")
+    var corsOrigins: [String] = []
+
+    @Option(help: "Event-loop threads (default: one per core).")
+    var threads: Int?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        for namespace in namespaces where !namespace.hasPrefix("/") {
+            throw ValidationError("a namespace starts with '/': \(namespace)")
+        }
+        guard pingInterval > 0, pingTimeout > 0, connectTimeout > 0 else {
+            throw ValidationError("intervals and timeouts must be positive")
+        }
+        guard maxPayload > 0 else { throw ValidationError("--max-payload must be positive") }
+    }
+
+    func makeConfiguration(environment: [String: String]) throws -> SocketIOConfiguration {
+        var configuration = SocketIOConfiguration()
+        configuration.host = host ?? environment["SOCKETIO_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? configuration.host
+        if let port {
+            configuration.port = port
+        } else if let value = environment["SOCKETIO_PORT"] {
+            guard let port = Int(value), (0...65535).contains(port) else {
+                throw ValidationError("SOCKETIO_PORT is not a port number: \(value)")
+            }
+            configuration.port = port
+        }
+        configuration.path = path
+        configuration.namespaces = Set(namespaces).union(["/"])
+        configuration.pingInterval = pingInterval
+        configuration.pingTimeout = pingTimeout
+        configuration.maxPayload = maxPayload
+        configuration.connectTimeout = connectTimeout
+        configuration.corsOrigins = corsOrigins
+        configuration.staticDirectory = staticDirectory
+        if let threads { configuration.threads = threads }
+        return configuration
+    }
+
+    func run() async throws {
+        let configuration = try makeConfiguration(environment: ProcessInfo.processInfo.environment)
+        var logger = Logger(label: "sio")
+        logger.logLevel = logLevel
+        let server = SocketIOServer(configuration: configuration, application: NoHandlers(), logger: logger)
+        try await server.runUntilSignalled(logger: logger)
+    }
+}
+
+/// The application while no plugin is loaded: every connection is accepted, nothing answers.
+struct NoHandlers: SocketIOApplication {}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+import Foundation

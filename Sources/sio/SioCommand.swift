@@ -1,0 +1,11 @@
+import ArgumentParser
+
+@main
+struct SioCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sio",
+        abstract: "A Socket.IO server whose application logic lives in handler plugins.",
+        subcommands: [ServeCommand.self],
+        defaultSubcommand: nil
+    )
+}
