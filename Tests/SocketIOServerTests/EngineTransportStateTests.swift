@@ -1,0 +1,77 @@
+import NIOHTTP1
+@testable import SocketIOServer
+import XCTest
+
+final class EngineTransportStateTests: XCTestCase {
+    func testPollingParksOneGetAndCallsASecondAnOverlap() {
+        let state = EngineTransportState()
+        XCTAssertEqual(state.pollRequested(hasPendingPoll: false), .park)
+        XCTAssertEqual(state.pollRequested(hasPendingPoll: true), .overlap)
+        XCTAssertTrue(state.acceptsPolling)
+    }
+
+    func testUpgradeNeedsAProbeFirst() {
+        var state = EngineTransportState()
+        XCTAssertFalse(state.completeUpgrade())
+        XCTAssertTrue(state.beginProbe())
+        XCTAssertFalse(state.beginProbe(), "a second probe while one is open")
+        XCTAssertTrue(state.acceptsPolling, "polling goes on during the probe")
+        XCTAssertTrue(state.completeUpgrade())
+        XCTAssertTrue(state.isWebSocket)
+        XCTAssertFalse(state.acceptsPolling)
+        XCTAssertEqual(state.pollRequested(hasPendingPoll: false), .refuse(.badRequest))
+        XCTAssertFalse(state.beginProbe(), "a second WebSocket after the upgrade")
+    }
+
+    func testFailedProbeFallsBackToPolling() {
+        var state = EngineTransportState()
+        XCTAssertTrue(state.beginProbe())
+        state.probeFailed()
+        XCTAssertEqual(state.state, .polling)
+        XCTAssertTrue(state.beginProbe())
+    }
+
+    func testDirectWebSocketNeverPolls() {
+        var state = EngineTransportState(webSocket: ())
+        XCTAssertEqual(state.pollRequested(hasPendingPoll: false), .refuse(.badRequest))
+        XCTAssertFalse(state.beginProbe())
+        XCTAssertTrue(state.close())
+    }
+
+    func testCloseIsIdempotentAndFinal() {
+        var state = EngineTransportState()
+        XCTAssertTrue(state.close())
+        XCTAssertFalse(state.close())
+        XCTAssertEqual(state.pollRequested(hasPendingPoll: false), .refuse(.unknownSession))
+        XCTAssertFalse(state.acceptsPolling)
+        XCTAssertFalse(state.beginProbe())
+    }
+}
+
+final class EngineRequestRouteTests: XCTestCase {
+    func testRoutes() {
+        XCTAssertEqual(EngineRequestRoute(method: .GET, query: ["EIO": "4", "transport": "polling"]), .handshake)
+        XCTAssertEqual(EngineRequestRoute(method: .GET, query: ["EIO": "4", "transport": "polling", "sid": "a"]), .poll(sid: "a"))
+        XCTAssertEqual(EngineRequestRoute(method: .POST, query: ["EIO": "4", "transport": "polling", "sid": "a"]), .post(sid: "a"))
+    }
+
+    func testErrors() {
+        XCTAssertEqual(EngineRequestRoute(method: .GET, query: ["transport": "polling"]), .failure(.unsupportedProtocolVersion))
+        XCTAssertEqual(EngineRequestRoute(method: .GET, query: ["EIO": "3", "transport": "polling"]), .failure(.unsupportedProtocolVersion))
+        XCTAssertEqual(EngineRequestRoute(method: .GET, query: ["EIO": "4", "transport": "carrier-pigeon"]), .failure(.unknownTransport))
+        XCTAssertEqual(EngineRequestRoute(method: .GET, query: ["EIO": "4"]), .failure(.unknownTransport))
+        XCTAssertEqual(EngineRequestRoute(method: .GET, query: ["EIO": "4", "transport": "websocket"]), .failure(.badRequest))
+        XCTAssertEqual(EngineRequestRoute(method: .POST, query: ["EIO": "4", "transport": "polling"]), .failure(.badHandshakeMethod))
+        XCTAssertEqual(EngineRequestRoute(method: .PUT, query: ["EIO": "4", "transport": "polling", "sid": "a"]), .failure(.badRequest))
+    }
+
+    func testErrorBodiesAreTheReferenceServersJSON() {
+        XCTAssertEqual(EngineHTTPError.unknownSession.body, #"{"code":1,"message":"Session ID unknown"}"#)
+        XCTAssertEqual(EngineHTTPError.unknownTransport.status, 400)
+        XCTAssertEqual(EngineHTTPError.payloadTooLarge.status, 413)
+    }
+
+    func testQueryStringDecoding() {
+        XCTAssertEqual(QueryString.parse("a=1&b=x%20y&c=%E2%82%AC&a=2&d"), ["a": "1", "b": "x y", "c": "€", "d": ""])
+    }
+}
