@@ -16,8 +16,11 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The session whose GET this connection holds open, so a dropped connection ends it.
     private var parkedSession: EngineSession?
 
-    init(server: ServerContext) {
+    private let makeUpgradeHandler: (EngineHTTPHandler) -> HTTPServerUpgradeHandler
+
+    init(server: ServerContext, makeUpgradeHandler: @escaping (EngineHTTPHandler) -> HTTPServerUpgradeHandler) {
         self.server = server
+        self.makeUpgradeHandler = makeUpgradeHandler
         self.staticFiles = server.configuration.staticDirectory.map(StaticFiles.init(root:))
     }
 
@@ -170,6 +173,10 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        if keepAlive {
+            // Before `.end` releases the next request: let that one upgrade to WebSocket too.
+            try? context.pipeline.syncOperations.addHandler(makeUpgradeHandler(self), position: .before(self))
+        }
         let done = context.writeAndFlushPromise()
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
         if !keepAlive {

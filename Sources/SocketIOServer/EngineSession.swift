@@ -88,12 +88,17 @@ final class EngineSession: @unchecked Sendable {
         channel.flush()
     }
 
+    /// python-engineio refuses a polling payload of more than 16 packets ("Too many packets in
+    /// payload"), so a long outbox goes out over several polls.
+    static let maximumPacketsPerPoll = 16
+
     private func flushPoll() {
         guard let responder = pendingPoll, !outbox.isEmpty else { return }
         pendingPoll = nil
+        let count = min(outbox.count, Self.maximumPacketsPerPoll)
         var body = ByteBuffer()
-        PollingPayload.encode(outbox, into: &body)
-        outbox.removeAll(keepingCapacity: true)
+        PollingPayload.encode(outbox[..<count], into: &body)
+        outbox.removeFirst(count)
         responder(.packets(body))
     }
 
@@ -246,7 +251,7 @@ final class EngineSession: @unchecked Sendable {
         if let responder = pendingPoll {
             pendingPoll = nil
             var body = ByteBuffer()
-            PollingPayload.encode(outbox + [closePacket], into: &body)
+            PollingPayload.encode(outbox.prefix(Self.maximumPacketsPerPoll - 1) + [closePacket], into: &body)
             responder(.packets(body))
         }
         outbox.removeAll()

@@ -70,33 +70,53 @@ public final class SocketIOServer: Service, @unchecked Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
-                let httpHandler = EngineHTTPHandler(server: context)
-                let upgrader = NIOWebSocketServerUpgrader(
-                    maxFrameSize: max(configuration.maxPayload, 16),
-                    automaticErrorHandling: true,
-                    shouldUpgrade: { channel, head in
-                        Self.shouldUpgrade(channel: channel, head: head, context: context)
-                    },
-                    upgradePipelineHandler: { channel, head in
-                        let request = HandshakeRequest(head: head, remoteAddress: channel.remoteAddress?.ipAddress ?? "")
-                        let sid = request.queryParameter("sid")
-                        return channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandlers([
-                                NIOWebSocketFrameAggregator(
-                                    minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024,
-                                    maxAccumulatedFrameSize: configuration.maxPayload),
-                                WebSocketTransportHandler(server: context, request: request, upgradingSID: sid),
-                            ])
-                        }
-                    })
-                return channel.pipeline.configureHTTPServerPipeline(
-                    withServerUpgrade: (upgraders: [upgrader], completionHandler: { ctx in
-                        ctx.pipeline.removeHandler(httpHandler, promise: nil)
-                    })
-                ).flatMap {
-                    channel.pipeline.addHandler(httpHandler)
+                channel.eventLoop.makeCompletedFuture {
+                    try Self.configureHTTP(channel: channel, context: context)
                 }
             }
+    }
+
+    /// The HTTP/1.1 pipeline, built by hand rather than with `configureHTTPServerPipeline` so
+    /// that the WebSocket upgrade handler can be re-armed before every request: NIO's upgrade
+    /// handler only looks at the first request of a connection, and aiohttp (python-socketio's
+    /// asyncio client) sends its upgrade on the keep-alive connection it polled on.
+    private static func configureHTTP(channel: Channel, context: ServerContext) throws {
+        let configuration = context.configuration
+        let encoder = HTTPResponseEncoder()
+        let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
+        let pipelining = HTTPServerPipelineHandler()
+        let protocolErrors = HTTPServerProtocolErrorHandler()
+        let makeUpgradeHandler = { (httpHandler: EngineHTTPHandler) -> HTTPServerUpgradeHandler in
+            let upgrader = NIOWebSocketServerUpgrader(
+                maxFrameSize: max(configuration.maxPayload, 16),
+                automaticErrorHandling: true,
+                shouldUpgrade: { channel, head in
+                    Self.shouldUpgrade(channel: channel, head: head, context: context)
+                },
+                upgradePipelineHandler: { channel, head in
+                    let request = HandshakeRequest(head: head, remoteAddress: channel.remoteAddress?.ipAddress ?? "")
+                    let sid = request.queryParameter("sid")
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandlers([
+                            NIOWebSocketFrameAggregator(
+                                minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024,
+                                maxAccumulatedFrameSize: configuration.maxPayload),
+                            WebSocketTransportHandler(server: context, request: request, upgradingSID: sid),
+                        ])
+                    }
+                })
+            return HTTPServerUpgradeHandler(
+                upgraders: [upgrader], httpEncoder: encoder, extraHTTPHandlers: [decoder, pipelining, protocolErrors],
+                upgradeCompletionHandler: { ctx in ctx.pipeline.removeHandler(httpHandler, promise: nil) })
+        }
+        let httpHandler = EngineHTTPHandler(server: context, makeUpgradeHandler: makeUpgradeHandler)
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(encoder)
+        try sync.addHandler(decoder)
+        try sync.addHandler(pipelining)
+        try sync.addHandler(protocolErrors)
+        try sync.addHandler(makeUpgradeHandler(httpHandler))
+        try sync.addHandler(httpHandler)
     }
 
     /// Accepts a WebSocket only for the Engine.IO path with `EIO=4&transport=websocket`, and for
