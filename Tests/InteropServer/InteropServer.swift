@@ -53,6 +53,7 @@ enum InteropServer {
         if let ms = environment["SIO_PING_INTERVAL"].flatMap(Int64.init) { configuration.pingInterval = ms }
         if let ms = environment["SIO_PING_TIMEOUT"].flatMap(Int64.init) { configuration.pingTimeout = ms }
         if let bytes = environment["SIO_MAX_PAYLOAD"].flatMap(Int.init) { configuration.maxPayload = bytes }
+        configuration.staticDirectory = environment["SIO_STATIC"]
         var logger = Logger(label: "sio-interop")
         logger.logLevel = environment["SIO_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         let application = InteropApplication()
