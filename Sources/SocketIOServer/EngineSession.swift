@@ -27,6 +27,9 @@ final class EngineSession: @unchecked Sendable {
     private var pingTask: Scheduled<Void>?
     private var pongDeadline: Scheduled<Void>?
     private var connectDeadline: Scheduled<Void>?
+    /// A server-closed polling session stays reachable for one more GET, so that the client
+    /// reads what was queued (a DISCONNECT, the close packet) instead of a "Session ID unknown".
+    private var drainingAfterClose = false
     private(set) var socketIO: SocketIOConnection!
 
     var isClosed: Bool { state.isClosed }
@@ -106,6 +109,18 @@ final class EngineSession: @unchecked Sendable {
 
     func poll(_ responder: @escaping (PollOutcome) -> Void) {
         eventLoop.assertInEventLoop()
+        if drainingAfterClose {
+            let count = min(outbox.count, Self.maximumPacketsPerPoll)
+            var body = ByteBuffer()
+            PollingPayload.encode(outbox[..<count], into: &body)
+            outbox.removeFirst(count)
+            if outbox.isEmpty {
+                drainingAfterClose = false
+                context.unregister(self)
+            }
+            responder(.packets(body))
+            return
+        }
         switch state.pollRequested(hasPendingPoll: pendingPoll != nil) {
         case .park:
             pendingPoll = responder
@@ -235,14 +250,28 @@ final class EngineSession: @unchecked Sendable {
         pingTask?.cancel()
         pongDeadline?.cancel()
         connectDeadline?.cancel()
-        context.unregister(self)
         socketIO.transportClosed(reason: reason)
 
         let closePacket = EngineIOPacket(.close)
+        let serverInitiated = reason == .serverShutdown || reason == .forcedClose || reason == .serverNamespaceDisconnect
+        if serverInitiated, webSocket == nil, pendingPoll == nil, reason != .serverShutdown {
+            outbox.append(closePacket)
+            drainingAfterClose = true
+            probe?.close(promise: nil)
+            eventLoop.scheduleTask(in: .milliseconds(context.configuration.pingTimeout)) { [self] in
+                if drainingAfterClose {
+                    drainingAfterClose = false
+                    outbox.removeAll()
+                    context.unregister(self)
+                }
+            }
+            return
+        }
+        context.unregister(self)
         if let webSocket {
             // A server-initiated close tells the client so; after a client's close or a dead
             // transport there is nobody to tell.
-            if reason == .serverShutdown || reason == .forcedClose || reason == .serverNamespaceDisconnect {
+            if serverInitiated {
                 Self.write([closePacket], to: webSocket)
             }
             webSocket.close(promise: nil)
