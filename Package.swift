@@ -34,10 +34,22 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The C ABI header, as a Swift module for the host and the Swift SDK.
+        .systemLibrary(name: "CSioPlugin", path: "Sources/CSioPlugin"),
+        // Loads handler plugins and turns server events into handler calls.
+        .target(
+            name: "SioPluginHost",
+            dependencies: [
+                "SocketIOServer", "SocketIOCodec", "CSioPlugin",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "sio",
             dependencies: [
-                "SocketIOServer",
+                "SocketIOServer", "SioPluginHost", "SocketIOCodec",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,0 +1,206 @@
+import CSioPlugin
+import Logging
+import SocketIOCodec
+import SocketIOServer
+
+/// The ABI version this host implements.
+public enum SioABI {
+    public static let major = UInt32(SIO_ABI_MAJOR)
+    public static let minor = UInt32(SIO_ABI_MINOR)
+}
+
+/// The one `sio_host_api` table handed to every plugin: plain C functions that find their way
+/// back to Swift objects through the opaque handles.
+enum HostAPI {
+    static let table: UnsafePointer<sio_host_api> = {
+        var api = sio_host_api()
+        api.struct_size = MemoryLayout<sio_host_api>.size
+        api.abi_major = SioABI.major
+        api.abi_minor = SioABI.minor
+        api.register_handler = { plugin, kind, pattern, handler, userData in
+            guard let plugin = LoadedPlugin.from(plugin), let handler else { return SIO_ERR_INVALID }
+            return plugin.register(kind: kind, pattern: pattern.map { String(cString: $0) }, function: handler, userData: userData)
+        }
+        api.set_reason = { socket, reason in
+            guard let scope = EventScope.from(socket) else { return SIO_ERR_STATE }
+            scope.reason = reason.string ?? "(invalid UTF-8 reason)"
+            return SIO_OK
+        }
+        api.send = { socket, message in
+            withMessage(socket, message) { scope, value in
+                scope.socket.emit("message", [value])
+                return SIO_OK
+            }
+        }
+        api.broadcast = { socket, message in
+            withMessage(socket, message) { scope, value in
+                scope.host.sendMessage(value, namespace: scope.socket.namespace, excluding: scope.socket.id)
+                return SIO_OK
+            }
+        }
+        api.broadcast_channel = { socket, message, channel in
+            withMessage(socket, message) { scope, value in
+                guard let channels = scope.channels(channel) else { return SIO_ERR_INVALID }
+                scope.host.sendMessage(value, namespace: scope.socket.namespace, channels: channels, excluding: scope.socket.id)
+                return SIO_OK
+            }
+        }
+        api.send_and_broadcast = { socket, message in
+            withMessage(socket, message) { scope, value in
+                scope.host.sendMessage(value, namespace: scope.socket.namespace)
+                return SIO_OK
+            }
+        }
+        api.send_and_broadcast_channel = { socket, message, channel in
+            withMessage(socket, message) { scope, value in
+                guard let channels = scope.channels(channel) else { return SIO_ERR_INVALID }
+                scope.host.sendMessage(value, namespace: scope.socket.namespace, channels: channels, excluding: scope.socket.id)
+                scope.socket.emit("message", [value])
+                return SIO_OK
+            }
+        }
+        api.emit = { socket, event, arguments, attachments, count in
+            guard let scope = EventScope.from(socket) else { return SIO_ERR_STATE }
+            guard let name = event.string, !name.isEmpty, case .array(let values)? = try? JSONValue(parsing: arguments.bytes) else {
+                return SIO_ERR_INVALID
+            }
+            scope.socket.emit(name, values, attachments: byteBuffers(attachments, count))
+            return SIO_OK
+        }
+        api.ack = { socket, id, arguments, attachments, count in
+            guard let scope = EventScope.from(socket) else { return SIO_ERR_STATE }
+            guard id >= 0, case .array(let values)? = try? JSONValue(parsing: arguments.bytes) else { return SIO_ERR_INVALID }
+            scope.socket.ack(Int(id), values, attachments: byteBuffers(attachments, count))
+            return SIO_OK
+        }
+        api.subscribe = { socket, channel in
+            guard let scope = EventScope.from(socket) else { return SIO_ERR_STATE }
+            guard let name = channelName(channel) else { return SIO_ERR_INVALID }
+            scope.socket.join(name)
+            return SIO_OK
+        }
+        api.unsubscribe = { socket, channel in
+            guard let scope = EventScope.from(socket) else { return SIO_ERR_STATE }
+            guard let name = channelName(channel) else { return SIO_ERR_INVALID }
+            guard scope.socket.channels.contains(name) else { return SIO_ERR_NOT_FOUND }
+            scope.socket.leave(name)
+            return SIO_OK
+        }
+        api.disconnect = { socket in
+            guard let scope = EventScope.from(socket) else { return SIO_ERR_STATE }
+            scope.socket.disconnect()
+            return SIO_OK
+        }
+        api.context_set = { socket, key, value in
+            guard let scope = EventScope.from(socket) else { return SIO_ERR_STATE }
+            scope.socket.hostState.context[key.bytes] = value.bytes
+            return SIO_OK
+        }
+        api.context_get = { socket, key, out in
+            guard let scope = EventScope.from(socket), let out else { return SIO_ERR_STATE }
+            guard let value = scope.socket.hostState.context[key.bytes] else { return SIO_ERR_NOT_FOUND }
+            out.pointee = scope.arena.buf(value)
+            return SIO_OK
+        }
+        api.context_delete = { socket, key in
+            guard let scope = EventScope.from(socket) else { return SIO_ERR_STATE }
+            return scope.socket.hostState.context.removeValue(forKey: key.bytes) == nil ? SIO_ERR_NOT_FOUND : SIO_OK
+        }
+        api.oob_broadcast = { plugin, namespace, message in
+            guard let plugin = LoadedPlugin.from(plugin) else { return SIO_ERR_STATE }
+            guard let value = try? JSONValue(parsing: message.bytes) else { return SIO_ERR_INVALID }
+            return plugin.host.outOfBandBroadcast(value, namespace: namespaceName(namespace), channel: nil).status
+        }
+        api.oob_broadcast_channel = { plugin, namespace, message, channel in
+            guard let plugin = LoadedPlugin.from(plugin) else { return SIO_ERR_STATE }
+            guard let value = try? JSONValue(parsing: message.bytes), let name = channelName(channel) else { return SIO_ERR_INVALID }
+            return plugin.host.outOfBandBroadcast(value, namespace: namespaceName(namespace), channel: name).status
+        }
+        api.oob_send = { plugin, namespace, socketID, message in
+            guard let plugin = LoadedPlugin.from(plugin) else { return SIO_ERR_STATE }
+            guard let value = try? JSONValue(parsing: message.bytes), let id = socketID.string else { return SIO_ERR_INVALID }
+            return plugin.host.outOfBandSend(value, namespace: namespaceName(namespace), socketID: id).status
+        }
+        api.log = { plugin, level, message in
+            guard let plugin = LoadedPlugin.from(plugin) else { return }
+            let text = message.string ?? "(invalid UTF-8)"
+            let logLevel: Logger.Level
+            switch level {
+            case SIO_LOG_DEBUG: logLevel = .debug
+            case SIO_LOG_WARNING: logLevel = .warning
+            case SIO_LOG_ERROR: logLevel = .error
+            default: logLevel = .info
+            }
+            plugin.host.logger.log(level: logLevel, "\(text)", metadata: ["plugin": "\(plugin.name)"])
+        }
+        api.json_get_string = { socket, json, path, out in
+            guard let scope = EventScope.from(socket), let out else { return SIO_ERR_STATE }
+            guard let document = try? JSONValue(parsing: json.bytes) else { return SIO_ERR_INVALID }
+            guard let found = JSONPath.lookup(path.map { String(cString: $0) } ?? "", in: document)?.stringValue else {
+                return SIO_ERR_NOT_FOUND
+            }
+            out.pointee = scope.arena.buf(found)
+            return SIO_OK
+        }
+        api.json_quote = { socket, text, out in
+            guard let scope = EventScope.from(socket), let out else { return SIO_ERR_STATE }
+            guard let string = text.string else { return SIO_ERR_INVALID }
+            out.pointee = scope.arena.buf(JSONValue.string(string).jsonText)
+            return SIO_OK
+        }
+        let pointer = UnsafeMutablePointer<sio_host_api>.allocate(capacity: 1)
+        pointer.initialize(to: api)
+        return UnsafePointer(pointer)
+    }()
+}
+
+private func withMessage(_ socket: OpaquePointer?, _ message: sio_buf, _ body: (EventScope, JSONValue) -> sio_status) -> sio_status {
+    guard let scope = EventScope.from(socket) else { return SIO_ERR_STATE }
+    guard let value = try? JSONValue(parsing: message.bytes) else { return SIO_ERR_INVALID }
+    return body(scope, value)
+}
+
+private func byteBuffers(_ attachments: UnsafePointer<sio_buf>?, _ count: Int) -> [ByteBuffer] {
+    guard let attachments, count > 0 else { return [] }
+    return (0..<count).map { ByteBuffer(bytes: attachments[$0].bytes) }
+}
+
+private func channelName(_ buf: sio_buf) -> String? {
+    guard let name = buf.string, !name.isEmpty, name.utf8.count <= 256 else { return nil }
+    return name
+}
+
+private func namespaceName(_ buf: sio_buf) -> String {
+    guard let name = buf.string, !name.isEmpty else { return "/" }
+    return name
+}
+
+extension EventScope {
+    /// The channel argument of the broadcast calls: one channel, or every channel the socket
+    /// is in when it is empty.
+    func channels(_ channel: sio_buf) -> [String]? {
+        if channel.len == 0 { return Array(socket.channels) }
+        return channelName(channel).map { [$0] }
+    }
+}
+
+enum JSONPath {
+    static func lookup(_ path: String, in document: JSONValue) -> JSONValue? {
+        var current = document
+        for component in path.split(separator: ".", omittingEmptySubsequences: true) {
+            switch current {
+            case .array(let items):
+                guard let index = Int(component), items.indices.contains(index) else { return nil }
+                current = items[index]
+            case .object:
+                guard let next = current[String(component)] else { return nil }
+                current = next
+            default:
+                return nil
+            }
+        }
+        return current
+    }
+}
+
+import NIOCore

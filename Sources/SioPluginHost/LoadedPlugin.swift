@@ -1,0 +1,83 @@
+import CSioPlugin
+import NIOConcurrencyHelpers
+
+/// One registered handler of a plugin.
+struct PluginHandler: @unchecked Sendable {
+    let kind: sio_event_kind
+    let pattern: ChannelPattern?
+    let function: sio_handler_fn
+    let userData: UnsafeMutableRawPointer?
+}
+
+/// A plugin as loaded: its image, what it said about itself, and its handlers.
+///
+/// Its address is the `sio_plugin *` the plugin sees, so the host functions that take one can
+/// find their way back here.
+final class LoadedPlugin: @unchecked Sendable {
+    let file: String
+    let name: String
+    let version: String
+    let abiMajor: UInt32
+    let abiMinor: UInt32
+    let info: UnsafePointer<sio_plugin_info>
+    let image: PluginImage
+    unowned let host: PluginHost
+
+    /// Filled during init only; frozen afterwards.
+    private(set) var handlers: [PluginHandler] = []
+    private(set) var registrationErrors: [String] = []
+    private(set) var initialising = true
+
+    init(file: String, info: UnsafePointer<sio_plugin_info>, image: PluginImage, host: PluginHost) {
+        self.file = file
+        self.info = info
+        self.image = image
+        self.host = host
+        self.name = info.pointee.name.map { String(cString: $0) } ?? "(unnamed)"
+        self.version = info.pointee.version.map { String(cString: $0) } ?? "(unversioned)"
+        self.abiMajor = info.pointee.abi_major
+        self.abiMinor = info.pointee.abi_minor
+    }
+
+    var handle: OpaquePointer { OpaquePointer(Unmanaged.passUnretained(self).toOpaque()) }
+
+    static func from(_ handle: OpaquePointer?) -> LoadedPlugin? {
+        guard let handle else { return nil }
+        return Unmanaged<LoadedPlugin>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+    }
+
+    func register(kind: sio_event_kind, pattern: String?, function: sio_handler_fn, userData: UnsafeMutableRawPointer?) -> sio_status {
+        guard initialising else { return SIO_ERR_STATE }
+        guard kind.rawValue < UInt32(SIO_EVENT_KIND_COUNT) else {
+            registrationErrors.append("unknown event kind \(kind.rawValue)")
+            return SIO_ERR_INVALID
+        }
+        var compiled: ChannelPattern?
+        if let pattern {
+            guard kind != SIO_EVENT_CONNECT else {
+                registrationErrors.append("on_connect cannot be bound to a channel (pattern \(pattern.debugDescription))")
+                return SIO_ERR_INVALID
+            }
+            do {
+                compiled = try ChannelPattern(pattern)
+            } catch {
+                registrationErrors.append("channel pattern \(pattern.debugDescription) does not compile: \(error)")
+                return SIO_ERR_INVALID
+            }
+        }
+        handlers.append(PluginHandler(kind: kind, pattern: compiled, function: function, userData: userData))
+        return SIO_OK
+    }
+
+    func finishInitialisation() {
+        initialising = false
+    }
+
+    func handlers(for kind: sio_event_kind) -> some Sequence<PluginHandler> {
+        handlers.lazy.filter { $0.kind == kind }
+    }
+
+    var summary: String {
+        "\(name) \(version) (ABI \(abiMajor).\(abiMinor)) from \(file)"
+    }
+}

@@ -1,0 +1,20 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Refuses to load code that someone other than the server's user (or root) could have
+/// written: a group- or world-writable directory or file, or one owned by another user.
+enum PluginFileCheck {
+    static func check(_ path: String, what: String) throws(PluginLoadError) {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw .unsafePermissions("cannot stat \(what) \(path)")
+        }
+        if info.st_mode & (S_IWGRP | S_IWOTH) != 0 {
+            throw .unsafePermissions("\(what) \(path) is writable by group or others (chmod go-w)")
+        }
+        if info.st_uid != 0 && info.st_uid != getuid() {
+            throw .unsafePermissions("\(what) \(path) is owned by uid \(info.st_uid), neither root nor the server's user")
+        }
+    }
+}

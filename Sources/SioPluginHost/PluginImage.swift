@@ -1,0 +1,51 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// A shared library mapped from a private copy of a plugin file.
+///
+/// The copy is what makes `cp new.so plugins/x.so` over a live file safe: the server never
+/// maps the file in the plugins directory, so truncating it cannot SIGBUS the process. Each
+/// copy gets a unique name, because glibc hands back the cached handle for a path it has open.
+final class PluginImage: @unchecked Sendable {
+    let handle: UnsafeMutableRawPointer
+    /// Swift images must stay mapped: unloading Swift code leaves runtime metadata dangling.
+    let containsSwift: Bool
+    private var isClosed = false
+
+    private init(handle: UnsafeMutableRawPointer, containsSwift: Bool) {
+        self.handle = handle
+        self.containsSwift = containsSwift
+    }
+
+    static func open(copyOf file: String, into privateDirectory: String, serial: Int) throws(PluginLoadError) -> PluginImage {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw .notAPlugin("cannot read \(file)")
+        }
+        let name = (file as NSString).lastPathComponent
+        let copy = "\(privateDirectory)/\(serial)-\(name)"
+        guard FileManager.default.createFile(atPath: copy, contents: data, attributes: [.posixPermissions: 0o500]) else {
+            throw .notAPlugin("cannot write the private copy \(copy)")
+        }
+        defer { unlink(copy) }
+        let containsSwift = data.range(of: Data("libswiftCore.so".utf8)) != nil
+        var flags = RTLD_NOW | RTLD_LOCAL
+        if containsSwift { flags |= RTLD_NODELETE }
+        guard let handle = dlopen(copy, flags) else {
+            throw .notAPlugin(String(cString: dlerror()))
+        }
+        return PluginImage(handle: handle, containsSwift: containsSwift)
+    }
+
+    func symbol(_ name: String) -> UnsafeMutableRawPointer? {
+        dlsym(handle, name)
+    }
+
+    /// Unmaps a C image; Swift images stay (RTLD_NODELETE makes dlclose a no-op for them).
+    func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        dlclose(handle)
+    }
+}
