@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import ServiceLifecycle
+import SioPluginHost
 import SocketIOServer
 
 struct ServeCommand: AsyncParsableCommand {
@@ -43,6 +44,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("cors-origin"), help: "An origin allowed by CORS ('*' for any); repeatable.")
     var corsOrigins: [String] = []
 
+    @Option(help: "Admin endpoint interface (sio broadcast/send/plugins/reload talk to it).")
+    var adminHost: String = "127.0.0.1"
+
+    @Option(help: "Admin endpoint port (default: the server's port + 1; 0 when --port is 0).")
+    var adminPort: Int?
+
+    @Option(help: "Token the admin endpoint requires (default $SIO_ADMIN_TOKEN); needed off loopback.")
+    var adminToken: String?
+
+    @Flag(help: "Run without the admin endpoint.")
+    var noAdmin = false
+
     @Option(help: "Event-loop threads (default: one per core).")
     var threads: Int?
 
@@ -83,16 +96,35 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let configuration = try makeConfiguration(environment: ProcessInfo.processInfo.environment)
+        let environment = ProcessInfo.processInfo.environment
+        let configuration = try makeConfiguration(environment: environment)
         var logger = Logger(label: "sio")
         logger.logLevel = logLevel
-        let server = SocketIOServer(configuration: configuration, application: NoHandlers(), logger: logger)
-        try await server.runUntilSignalled(logger: logger)
+
+        var hostConfiguration = PluginHost.Configuration(directory: plugins)
+        hostConfiguration.messageLogFormat = MessageLog.from(environmentValue: environment["SOCKETIO_MESSAGE_LOG_FORMAT"])
+        let host = try PluginHost(configuration: hostConfiguration, logger: logger)
+        host.loadAll()
+        let server = SocketIOServer(configuration: configuration, application: host, logger: logger)
+        host.attach(server)
+
+        var admin: AdminServer?
+        if !noAdmin {
+            let token = adminToken ?? environment["SIO_ADMIN_TOKEN"]
+            guard token != nil || Self.isLoopback(adminHost) else {
+                throw ValidationError("the admin endpoint on \(adminHost) needs a token (--admin-token or SIO_ADMIN_TOKEN)")
+            }
+            let port = adminPort ?? (configuration.port == 0 ? 0 : configuration.port + 1)
+            let routes = AdminRoutes(host: host)
+            admin = AdminServer(host: adminHost, port: port, token: token, logger: logger) { await routes.handle($0) }
+        }
+        try await server.runUntilSignalled(logger: logger, admin: admin)
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 }
-
-/// The application while no plugin is loaded: every connection is accepted, nothing answers.
-struct NoHandlers: SocketIOApplication {}
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 

@@ -1,0 +1,84 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import SocketIOCodec
+
+/// Talks to a running server's admin endpoint, for the CLI's client commands.
+struct AdminClient {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    let host: String
+    let port: Int
+    let token: String?
+
+    /// `http://HOST:PORT` (the scheme optional).
+    init(url: String, token: String?) throws {
+        var rest = Substring(url)
+        if rest.hasPrefix("http://") { rest = rest.dropFirst(7) }
+        while rest.hasSuffix("/") { rest = rest.dropLast() }
+        guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]) else {
+            throw Failure(description: "admin address must be HOST:PORT, got \(url)")
+        }
+        self.host = String(rest[..<colon])
+        self.port = port
+        self.token = token
+    }
+
+    /// Sends one request; returns the HTTP status and the parsed JSON body.
+    func request(_ method: HTTPMethod, _ path: String, body: JSONValue? = nil) async throws -> (Int, JSONValue) {
+        let collector = ResponseCollector()
+        let channel: Channel
+        do {
+            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(.seconds(5))
+                .channelInitializer { channel in
+                    channel.pipeline.addHTTPClientHandlers().flatMap { channel.pipeline.addHandler(collector) }
+                }
+                .connect(host: host, port: port).get()
+        } catch {
+            throw Failure(description: "cannot reach the admin endpoint at \(host):\(port) (is sio serve running?): \(error)")
+        }
+        var headers = HTTPHeaders()
+        headers.add(name: "Host", value: "\(host):\(port)")
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Connection", value: "close")
+        if let token { headers.add(name: "Authorization", value: "Bearer \(token)") }
+        let payload = ByteBuffer(string: body?.jsonText ?? "")
+        headers.add(name: "Content-Length", value: String(payload.readableBytes))
+        channel.write(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)), promise: nil)
+        channel.write(HTTPClientRequestPart.body(.byteBuffer(payload)), promise: nil)
+        try await channel.writeAndFlush(HTTPClientRequestPart.end(nil)).get()
+        let (status, bytes) = try await collector.response.futureResult.get()
+        _ = try? await channel.close().get()
+        let json = (try? JSONValue(parsing: bytes)) ?? .object([("error", .string(String(decoding: bytes, as: UTF8.self)))])
+        return (status, json)
+    }
+}
+
+private final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPClientResponsePart
+
+    let response: EventLoopPromise<(Int, [UInt8])> = MultiThreadedEventLoopGroup.singleton.next().makePromise()
+    private var status = 0
+    private var body: [UInt8] = []
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head): status = Int(head.status.code)
+        case .body(let chunk): body += chunk.readableBytesView
+        case .end: response.succeed((status, body))
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        response.fail(AdminClient.Failure(description: "the admin endpoint closed the connection"))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        response.fail(error)
+        context.close(promise: nil)
+    }
+}

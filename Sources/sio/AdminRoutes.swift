@@ -1,0 +1,53 @@
+import SioPluginHost
+import SocketIOCodec
+import SocketIOServer
+
+/// What the admin endpoint answers: the operations of `sio plugins`, `sio broadcast` and
+/// `sio send`, as JSON over HTTP.
+struct AdminRoutes: Sendable {
+    let host: PluginHost
+
+    func handle(_ request: AdminRequest) async -> AdminResponse {
+        switch (request.method, request.path) {
+        case ("GET", "/plugins"):
+            let plugins = host.descriptions.map { plugin -> JSONValue in
+                [
+                    "file": .string(plugin.file), "name": .string(plugin.name), "version": .string(plugin.version),
+                    "abi": .string(plugin.abi),
+                    "handlers": .array(plugin.handlers.map { ["event": .string($0.event), "pattern": $0.pattern.map(JSONValue.string) ?? .null] }),
+                ]
+            }
+            return ok(["plugins": .array(plugins)])
+        case ("POST", "/broadcast"):
+            guard let body = try? JSONValue(parsing: request.body), let message = body["message"] else {
+                return failure(400, "expected {\"message\": ..., \"channel\"?: ..., \"namespace\"?: ...}")
+            }
+            let channel = body["channel"]?.stringValue
+            return delivery(host.outOfBandBroadcast(message, namespace: body["namespace"]?.stringValue ?? "/", channel: channel))
+        case ("POST", "/send"):
+            guard let body = try? JSONValue(parsing: request.body), let message = body["message"],
+                let id = body["session_id"]?.stringValue
+            else {
+                return failure(400, "expected {\"session_id\": ..., \"message\": ..., \"namespace\"?: ...}")
+            }
+            return delivery(host.outOfBandSend(message, namespace: body["namespace"]?.stringValue ?? "/", socketID: id))
+        default:
+            return failure(404, "no such admin operation: \(request.method) \(request.path)")
+        }
+    }
+
+    private func delivery(_ result: DeliveryResult) -> AdminResponse {
+        switch result {
+        case .delivered(let count): return ok(["delivered": .number(count)])
+        case .noSocket(let reason): return failure(404, reason)
+        }
+    }
+
+    private func ok(_ value: JSONValue) -> AdminResponse {
+        AdminResponse(status: 200, body: value.jsonText)
+    }
+
+    private func failure(_ status: Int, _ message: String) -> AdminResponse {
+        AdminResponse(status: status, body: JSONValue.object([("error", .string(message))]).jsonText)
+    }
+}
