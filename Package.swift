@@ -8,6 +8,8 @@ let package = Package(
         .executable(name: "sio", targets: ["sio"]),
         .library(name: "SocketIOCodec", targets: ["SocketIOCodec"]),
         .library(name: "SocketIOServer", targets: ["SocketIOServer"]),
+        .library(name: "SioPlugin", targets: ["SioPlugin"]),
+        .library(name: "EchoSwiftPlugin", type: .dynamic, targets: ["EchoSwiftPlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -46,6 +48,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The Swift handler SDK: depends on the C header only, so a Swift plugin carries no
+        // copy of the server's modules.
+        .target(name: "SioPlugin", dependencies: ["CSioPlugin"]),
+        .target(name: "EchoSwiftPlugin", dependencies: ["SioPlugin"], path: "Plugins/echo-swift"),
         .executableTarget(
             name: "sio",
             dependencies: [

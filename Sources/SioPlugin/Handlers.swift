@@ -1,0 +1,100 @@
+import CSioPlugin
+
+/// Collects handlers, in the seed's style: `on.message(channel: "^room-") { request, socket, context, message in … }`.
+///
+/// Throwing `Refuse` from `connect` or `subscribe` refuses; any other error raises `on_error`.
+public struct Handlers {
+    var registrations: [(kind: sio_event_kind, pattern: String?, handler: AnyHandler)] = []
+
+    public typealias Basic = (Request, Socket, Context) throws -> Void
+
+    private mutating func add(_ kind: sio_event_kind, _ channel: String?, _ handler: AnyHandler) {
+        registrations.append((kind, channel, handler))
+    }
+
+    /// Once per connection. It cannot be bound to a channel.
+    public mutating func connect(_ handler: @escaping (Request, Socket, Context, _ auth: Any?) throws -> Void) {
+        add(SIO_EVENT_CONNECT, nil, AnyHandler { event, socket in
+            try handler(Request(event.request), socket, Context(socket), JSON.decode(event.auth_json))
+        })
+    }
+
+    public mutating func message(channel: String? = nil, _ handler: @escaping (Request, Socket, Context, Message) throws -> Void) {
+        add(SIO_EVENT_MESSAGE, channel, AnyHandler { event, socket in
+            try handler(Request(event.request), socket, Context(socket), Message(event.message!.pointee))
+        })
+    }
+
+    public mutating func subscribe(channel: String? = nil, _ handler: @escaping (Request, Socket, Context, String) throws -> Void) {
+        add(SIO_EVENT_SUBSCRIBE, channel, AnyHandler { event, socket in
+            try handler(Request(event.request), socket, Context(socket), event.channel.string)
+        })
+    }
+
+    public mutating func unsubscribe(channel: String? = nil, _ handler: @escaping (Request, Socket, Context, String) throws -> Void) {
+        add(SIO_EVENT_UNSUBSCRIBE, channel, AnyHandler { event, socket in
+            try handler(Request(event.request), socket, Context(socket), event.channel.string)
+        })
+    }
+
+    public mutating func error(channel: String? = nil, _ handler: @escaping (Request, Socket, Context, String) throws -> Void) {
+        add(SIO_EVENT_ERROR, channel, AnyHandler { event, socket in
+            try handler(Request(event.request), socket, Context(socket), event.error.string)
+        })
+    }
+
+    public mutating func disconnect(channel: String? = nil, _ handler: @escaping Basic) {
+        add(SIO_EVENT_DISCONNECT, channel, AnyHandler { event, socket in
+            try handler(Request(event.request), socket, Context(socket))
+        })
+    }
+
+    public mutating func finish(channel: String? = nil, _ handler: @escaping Basic) {
+        add(SIO_EVENT_FINISH, channel, AnyHandler { event, socket in
+            try handler(Request(event.request), socket, Context(socket))
+        })
+    }
+}
+
+struct AnyHandler {
+    let call: (sio_event, Socket) throws -> Void
+    init(_ call: @escaping (sio_event, Socket) throws -> Void) { self.call = call }
+}
+
+/// Thrown by `connect` or `subscribe` handlers to refuse; the client is told `reason`.
+public struct Refuse: Error {
+    public let reason: String
+    public init(_ reason: String) { self.reason = reason }
+}
+
+/// What a host function reported.
+public enum SioError: Error, CustomStringConvertible {
+    case noSocket
+    case invalid
+    case state
+    case notFound
+    case notLoaded
+    case other(Int32)
+
+    static func check(_ status: sio_status) throws {
+        switch status {
+        case SIO_OK: return
+        case SIO_ERR_NO_SOCKET: throw SioError.noSocket
+        case SIO_ERR_INVALID: throw SioError.invalid
+        case SIO_ERR_STATE: throw SioError.state
+        case SIO_ERR_NOT_FOUND: throw SioError.notFound
+        default: throw SioError.other(status)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .noSocket: return "no socket"
+        case .invalid: return "invalid argument"
+        case .state: return "not allowed now"
+        case .notFound: return "not found"
+        case .notLoaded: return "plugin not initialised"
+        case .other(let status): return "host error \(status)"
+        }
+    }
+}

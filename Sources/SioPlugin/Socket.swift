@@ -1,0 +1,164 @@
+import CSioPlugin
+import Foundation
+
+/// The socket an event is about. Valid during the handler call only.
+public struct Socket {
+    let event: UnsafePointer<sio_event>
+    let api: UnsafePointer<sio_host_api>
+
+    var handle: OpaquePointer? { event.pointee.socket }
+
+    /// The id the client sees as `socket.id`; `Plugin.send(sessionID:)` takes it.
+    public var id: String { event.pointee.socket_id.string }
+    public var namespace: String { event.pointee.nsp.string }
+
+    /// Sends `message` (anything JSONSerialization accepts) to this client as a "message" event.
+    public func send(_ message: Any) throws {
+        try JSON.with(message) { json in api.pointee.send!(handle, json) }
+    }
+
+    /// To every other socket of the namespace.
+    public func broadcast(_ message: Any) throws {
+        try JSON.with(message) { json in api.pointee.broadcast!(handle, json) }
+    }
+
+    /// To the other subscribers of `channel`, or of every channel this socket is in.
+    public func broadcastChannel(_ message: Any, channel: String? = nil) throws {
+        try JSON.with(message) { json in withBuf(channel ?? "") { api.pointee.broadcast_channel!(handle, json, $0) } }
+    }
+
+    public func sendAndBroadcast(_ message: Any) throws {
+        try JSON.with(message) { json in api.pointee.send_and_broadcast!(handle, json) }
+    }
+
+    public func sendAndBroadcastChannel(_ message: Any, channel: String? = nil) throws {
+        try JSON.with(message) { json in withBuf(channel ?? "") { api.pointee.send_and_broadcast_channel!(handle, json, $0) } }
+    }
+
+    /// Emits any event with JSON arguments.
+    public func emit(_ event: String, _ arguments: Any...) throws {
+        try JSON.with(arguments) { json in withBuf(event) { api.pointee.emit!(handle, $0, json, nil, 0) } }
+    }
+
+    /// Answers a message's acknowledgement.
+    public func ack(_ message: Message, _ arguments: Any...) throws {
+        guard let id = message.ackID else { return }
+        try JSON.with(arguments) { json in api.pointee.ack!(handle, Int64(id), json, nil, 0) }
+    }
+
+    public func subscribe(_ channel: String) throws {
+        try SioError.check(withBuf(channel) { api.pointee.subscribe!(handle, $0) })
+    }
+
+    public func unsubscribe(_ channel: String) throws {
+        try SioError.check(withBuf(channel) { api.pointee.unsubscribe!(handle, $0) })
+    }
+
+    public func disconnect() throws {
+        try SioError.check(api.pointee.disconnect!(handle))
+    }
+}
+
+/// The per-socket key/value store, shared by every handler of the socket and kept by the host
+/// across reloads.
+public struct Context {
+    let socket: Socket
+
+    init(_ socket: Socket) { self.socket = socket }
+
+    public subscript(key: String) -> String? {
+        get {
+            var out = sio_buf(ptr: nil, len: 0)
+            let status = withBuf(key) { socket.api.pointee.context_get!(socket.handle, $0, &out) }
+            return status == SIO_OK ? out.string : nil
+        }
+        nonmutating set {
+            _ = withBuf(key) { key in
+                if let newValue {
+                    return withBuf(newValue) { socket.api.pointee.context_set!(socket.handle, key, $0) }
+                }
+                return socket.api.pointee.context_delete!(socket.handle, key)
+            }
+        }
+    }
+}
+
+/// What a client emitted.
+public struct Message {
+    /// The event name; `socket.send(x)` arrives as "message".
+    public let event: String
+    /// The arguments, decoded by JSONSerialization (binary arguments as placeholder objects).
+    public let arguments: [Any]
+    public let argumentsJSON: String
+    public let attachments: [[UInt8]]
+    public let ackID: Int?
+
+    init(_ message: sio_message) {
+        event = message.event.string
+        argumentsJSON = message.args_json.string
+        arguments = (JSON.decode(message.args_json) as? [Any]) ?? []
+        attachments = (0..<message.attachment_count).map { message.attachments[$0].bytes }
+        ackID = message.ack_id >= 0 ? Int(message.ack_id) : nil
+    }
+}
+
+/// The HTTP request that opened the session.
+public struct Request {
+    public let method: String
+    public let path: String
+    public let query: String
+    public let remoteAddress: String
+    public let headers: [(name: String, value: String)]
+
+    init(_ request: UnsafePointer<sio_request>?) {
+        let r = request!.pointee
+        method = r.method.string
+        path = r.path.string
+        query = r.query.string
+        remoteAddress = r.remote_addr.string
+        headers = (0..<r.header_count).map { (r.headers[$0].name.string, r.headers[$0].value.string) }
+    }
+
+    public func header(_ name: String) -> String? {
+        headers.first(where: { $0.name.lowercased() == name.lowercased() })?.value
+    }
+}
+
+enum JSON {
+    static func encode(_ value: Any) throws -> [UInt8] {
+        if value is NSNull { return Array("null".utf8) }
+        return Array(try JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed]))
+    }
+
+    static func decode(_ buf: sio_buf) -> Any? {
+        guard let ptr = buf.ptr, buf.len > 0 else { return nil }
+        return try? JSONSerialization.jsonObject(with: Data(bytes: ptr, count: buf.len), options: [.fragmentsAllowed])
+    }
+
+    static func with(_ value: Any, _ body: (sio_buf) -> sio_status) throws {
+        let bytes = try encode(value)
+        try SioError.check(bytes.withUnsafeBufferPointer { body(sio_buf(ptr: UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), len: $0.count)) })
+    }
+}
+
+func withJSON(_ value: Any, _ body: (sio_buf) -> sio_status) throws -> sio_status {
+    let bytes = try JSON.encode(value)
+    return bytes.withUnsafeBufferPointer { body(sio_buf(ptr: UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), len: $0.count)) }
+}
+
+func withBuf<R>(_ string: String, _ body: (sio_buf) -> R) -> R {
+    var string = string
+    return string.withUTF8 { body(sio_buf(ptr: $0.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, len: $0.count)) }
+}
+
+extension sio_buf {
+    var string: String {
+        guard let ptr, len > 0 else { return "" }
+        return String(decoding: UnsafeRawBufferPointer(start: ptr, count: len), as: UTF8.self)
+    }
+
+    var bytes: [UInt8] {
+        guard let ptr, len > 0 else { return [] }
+        return Array(UnsafeRawBufferPointer(start: ptr, count: len))
+    }
+}
