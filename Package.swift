@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "SocketIOServer", targets: ["SocketIOServer"]),
         .library(name: "SioPlugin", targets: ["SioPlugin"]),
         .library(name: "EchoSwiftPlugin", type: .dynamic, targets: ["EchoSwiftPlugin"]),
+        .library(name: "SwiftProbePlugin", type: .dynamic, targets: ["SwiftProbePlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -52,6 +53,7 @@ let package = Package(
         // copy of the server's modules.
         .target(name: "SioPlugin", dependencies: ["CSioPlugin"]),
         .target(name: "EchoSwiftPlugin", dependencies: ["SioPlugin"], path: "Plugins/echo-swift"),
+        .target(name: "SwiftProbePlugin", dependencies: ["SioPlugin"], path: "Tests/plugins/swift-probe"),
         .executableTarget(
             name: "sio",
             dependencies: [

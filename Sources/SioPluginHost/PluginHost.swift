@@ -177,7 +177,9 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
                     case .channel(let channel):
                         guard pattern.matches(channel) else { continue }
                     case .socketChannels:
-                        if socketChannels == nil { socketChannels = socket.channels }
+                        if socketChannels == nil {
+                            socketChannels = kind == SIO_EVENT_FINISH ? socket.channelsAtDisconnect : socket.channels
+                        }
                         guard pattern.matchesAny(socketChannels!) else { continue }
                     case .unbound:
                         break

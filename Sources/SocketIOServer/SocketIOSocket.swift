@@ -29,6 +29,10 @@ public final class SocketIOSocket: @unchecked Sendable {
     /// The channels this socket is in. Read on `eventLoop`.
     public var channels: Set<String> { channelSet }
 
+    /// The channels it was in when it disconnected: `finish` comes after it left them all, and
+    /// handlers bound to a channel still match it there.
+    public private(set) var channelsAtDisconnect: Set<String> = []
+
     init(namespace: NamespaceRegistry, session: EngineSession) {
         self.id = Identifier.make()
         self.request = session.request
@@ -141,6 +145,7 @@ public final class SocketIOSocket: @unchecked Sendable {
     }
 
     func leaveAllChannels() {
+        channelsAtDisconnect = channelSet
         for channel in channelSet.sorted() {
             session.context.application.unsubscribe(self, channel: channel)
             namespaceRegistry.leave(self, channel: channel)

@@ -41,6 +41,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds a client may stay without a Socket.IO CONNECT.")
     var connectTimeout: Int64 = 45_000
 
+    @Option(help: "Channels one socket may be in at once.")
+    var maxChannels: Int = 100
+
     @Option(name: .customLong("cors-origin"), help: "An origin allowed by CORS ('*' for any); repeatable.")
     var corsOrigins: [String] = []
 
@@ -90,6 +93,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.maxPayload = maxPayload
         configuration.connectTimeout = connectTimeout
         configuration.corsOrigins = corsOrigins
+        configuration.maxChannelsPerSocket = maxChannels
         configuration.staticDirectory = staticDirectory
         if let threads { configuration.threads = threads }
         return configuration

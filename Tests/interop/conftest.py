@@ -32,11 +32,15 @@ class ServerProcess:
         )
         self.port = None
         self.host = None
+        self.admin_port = None
         ready = threading.Event()
 
         def pump():
             for line in self.proc.stdout:
                 self.output.append(line)
+                admin = re.search(r"sio: admin on ([0-9.:a-f]+):(\d+)", line)
+                if admin:
+                    self.admin_port = int(admin.group(2))
                 match = re.search(r"sio: listening on ([0-9.:a-f]+):(\d+)", line)
                 if match:
                     self.host, self.port = match.group(1), int(match.group(2))

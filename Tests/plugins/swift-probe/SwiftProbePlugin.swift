@@ -1,0 +1,68 @@
+import Foundation
+import SioPlugin
+
+/// The Swift SDK under test: refusal by `throw Refuse`, errors by any other `throw`, context,
+/// channel binding and out-of-band sends from another thread. Events are traced to
+/// $SIO_TRACE_FILE as "swift EVENT SOCKET-ID EXTRA".
+private func trace(_ kind: String, _ socket: Socket, _ extra: String = "") {
+    guard let path = ProcessInfo.processInfo.environment["SIO_TRACE_FILE"] else { return }
+    let line = "swift \(kind) \(socket.id) \(socket.namespace) \(extra)\n"
+    if let handle = FileHandle(forWritingAtPath: path) {
+        handle.seekToEndOfFile()
+        handle.write(Data(line.utf8))
+        handle.closeFile()
+    } else {
+        FileManager.default.createFile(atPath: path, contents: Data(line.utf8))
+    }
+}
+
+private struct ProbeError: Error, CustomStringConvertible {
+    let description: String
+}
+
+@_cdecl("sio_plugin_entry")
+public func sioPluginEntry() -> UnsafeRawPointer {
+    Plugin.define(name: "swift-probe", version: "2.0.0") { on in
+        on.connect { request, socket, context, auth in
+            let auth = auth as? [String: Any] ?? [:]
+            trace("connect", socket)
+            if let reason = auth["refuse"] as? String { throw Refuse(reason) }
+            context["name"] = auth["name"] as? String ?? "anonymous"
+        }
+        on.message { request, socket, context, message in
+            trace("message", socket, message.event)
+            switch message.event {
+            case "hello":
+                try socket.send("hello \(context["name"] ?? "?") from swift")
+            case "whoami":
+                try socket.ack(message, context["name"] ?? NSNull(), request.path)
+            case "throw":
+                throw ProbeError(description: "thrown: \(message.arguments.first ?? "")")
+            case "shout":
+                try socket.sendAndBroadcastChannel(message.arguments.first ?? NSNull())
+            case "oob":
+                let id = socket.id
+                Thread.detachNewThread {
+                    try? Plugin.send(sessionID: id, "out of band from a thread")
+                    do {
+                        try Plugin.broadcastChannel("nobody hears", channel: "empty-channel")
+                    } catch SioError.noSocket {
+                        try? Plugin.send(sessionID: id, "no socket on empty-channel")
+                    } catch {}
+                }
+            default:
+                break
+            }
+        }
+        on.subscribe(channel: "^vip-") { request, socket, context, channel in
+            trace("vip-subscribe", socket, channel)
+            throw Refuse("members only")
+        }
+        on.error { request, socket, context, error in
+            trace("error", socket, error)
+        }
+        on.finish { request, socket, context in
+            trace("finish", socket, context["name"] ?? "")
+        }
+    }
+}
