@@ -74,6 +74,7 @@ let package = Package(
             path: "Tests/InteropServer"
         ),
         .testTarget(name: "SocketIOCodecTests", dependencies: ["SocketIOCodec"]),
+        .testTarget(name: "SioPluginHostTests", dependencies: ["SioPluginHost", "SocketIOServer", "SocketIOCodec", "CSioPlugin"]),
         .testTarget(
             name: "SocketIOServerTests",
             dependencies: [

@@ -1,0 +1,76 @@
+import CSioPlugin
+import SocketIOServer
+import XCTest
+
+@testable import SioPluginHost
+
+final class ABILayoutTests: XCTestCase {
+    /// The Swift importer must agree with the C compilers (Tests/interop/test_abi.py pins those).
+    func testSwiftSeesThePinnedLayout() {
+        XCTAssertEqual(MemoryLayout<sio_buf>.size, 16)
+        XCTAssertEqual(MemoryLayout<sio_request>.size, 88)
+        XCTAssertEqual(MemoryLayout<sio_message>.size, 64)
+        XCTAssertEqual(MemoryLayout<sio_event>.size, 136)
+        XCTAssertEqual(MemoryLayout<sio_event>.offset(of: \.reason), 120)
+        XCTAssertEqual(MemoryLayout<sio_host_api>.size, 184)
+        XCTAssertEqual(MemoryLayout<sio_host_api>.offset(of: \.json_quote), 176)
+        XCTAssertEqual(MemoryLayout<sio_plugin_info>.size, 48)
+        XCTAssertEqual(MemoryLayout<sio_plugin_info>.offset(of: \.retire), 40)
+    }
+}
+
+final class ChannelPatternTests: XCTestCase {
+    func testMatchesAtTheStartLikePythonReMatch() throws {
+        let room = try ChannelPattern("room-")
+        XCTAssertTrue(room.matches("room-42"))
+        XCTAssertFalse(room.matches("my-room-42"))
+        XCTAssertTrue(try ChannelPattern("^room-").matches("room-1"))
+        XCTAssertTrue(try ChannelPattern("dash|room").matches("room"))
+        XCTAssertTrue(try ChannelPattern("r[0-9]+$").matches("r12"))
+        XCTAssertFalse(try ChannelPattern("r[0-9]+$").matches("r12x"))
+        XCTAssertTrue(room.matchesAny(["a", "room-x"]))
+        XCTAssertFalse(room.matchesAny([]))
+    }
+
+    func testInvalidPatternsThrow() {
+        XCTAssertThrowsError(try ChannelPattern("room-("))
+        XCTAssertThrowsError(try ChannelPattern("[a-"))
+    }
+}
+
+final class MessageLogTests: XCTestCase {
+    let request = HandshakeRequest(
+        method: "GET", path: "/socket.io/", query: "EIO=4&transport=websocket",
+        headers: [("User-Agent", "test-agent"), ("X-Forwarded-For", "10.1.1.1")], remoteAddress: "127.0.0.1")
+
+    func testDefaultFormat() {
+        let log = MessageLog(format: MessageLog.defaultFormat) { _ in }
+        let line = log.format(request: request, type: "message", message: #"{"a":1}"#, time: Date(timeIntervalSince1970: 0))
+        XCTAssertEqual(line, #"127.0.0.1 - - [1970-01-01 00:00:00] "Socket.IO message: {"a":1}""#)
+    }
+
+    func testKeysEscapesAndUnknowns() {
+        let log = MessageLog(format: "%(REQUEST_METHOD)s %(PATH_INFO)s?%(QUERY_STRING)s %(HTTP_USER_AGENT)s %(HTTP_X_FORWARDED_FOR)s %(NOPE)s 100%% %(TYPE)s %d") { _ in }
+        XCTAssertEqual(log.format(request: request, type: "subscribe", message: "", time: Date()),
+                       "GET /socket.io/?EIO=4&transport=websocket test-agent 10.1.1.1 - 100% subscribe %d")
+    }
+
+    func testNoneTurnsLoggingOff() {
+        XCTAssertNil(MessageLog.from(environmentValue: "none"))
+        XCTAssertNil(MessageLog.from(environmentValue: "None"))
+        XCTAssertEqual(MessageLog.from(environmentValue: nil), MessageLog.defaultFormat)
+        XCTAssertEqual(MessageLog.from(environmentValue: "%(TYPE)s"), "%(TYPE)s")
+    }
+
+    func testJSONPath() throws {
+        let document = try JSONValue(parsing: #"[{"name":"ada","tags":["x","y"]},3]"#)
+        XCTAssertEqual(JSONPath.lookup("0.name", in: document), "ada")
+        XCTAssertEqual(JSONPath.lookup("0.tags.1", in: document), "y")
+        XCTAssertEqual(JSONPath.lookup("1", in: document), 3)
+        XCTAssertNil(JSONPath.lookup("2", in: document))
+        XCTAssertNil(JSONPath.lookup("1.x", in: document))
+    }
+}
+
+import Foundation
+import SocketIOCodec
