@@ -23,6 +23,9 @@ final class LoadedPlugin: @unchecked Sendable {
     let image: PluginImage
     unowned let host: PluginHost
 
+    /// Identifies the file content this version came from, so a reload can say "unchanged".
+    var contentHash: UInt64 = 0
+
     /// Filled during init only; frozen afterwards.
     private(set) var handlers: [PluginHandler] = []
     private(set) var registrationErrors: [String] = []
@@ -75,6 +78,13 @@ final class LoadedPlugin: @unchecked Sendable {
 
     func handlers(for kind: sio_event_kind) -> some Sequence<PluginHandler> {
         handlers.lazy.filter { $0.kind == kind }
+    }
+
+    /// Tells the plugin it is being replaced or removed, and takes the state it hands on.
+    func retire() -> [UInt8] {
+        let retireEnd = MemoryLayout<sio_plugin_info>.offset(of: \.retire)! + MemoryLayout<UnsafeRawPointer>.size
+        guard info.pointee.struct_size >= retireEnd, let retire = info.pointee.retire else { return [] }
+        return retire(handle).bytes
     }
 
     var summary: String {

@@ -16,7 +16,26 @@ public struct PluginDescription: Sendable, Equatable, Codable {
 public struct PluginLoadReport: Sendable, Equatable {
     public enum Outcome: Sendable, Equatable {
         case loaded(PluginDescription)
+        case reloaded(PluginDescription)
+        case unchanged(PluginDescription)
+        case removed
         case refused(String)
+
+        /// The word `sio reload` prints.
+        public var summary: String {
+            switch self {
+            case .loaded: return "loaded"
+            case .reloaded: return "reloaded"
+            case .unchanged: return "unchanged"
+            case .removed: return "removed"
+            case .refused(let reason): return "refused: \(reason)"
+            }
+        }
+
+        public var isRefused: Bool {
+            if case .refused = self { return true }
+            return false
+        }
     }
 
     public var file: String

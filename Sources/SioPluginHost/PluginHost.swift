@@ -1,4 +1,5 @@
 import CSioPlugin
+import Atomics
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -24,9 +25,11 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
     let logger: Logger
     private let configuration: Configuration
     private let messageLog: MessageLog?
-    private let loaded = NIOLockedValueBox<[LoadedPlugin]>([])
+    private let current = NIOLockedValueBox(PluginSet([]))
     private let server = NIOLockedValueBox<SocketIOServer?>(nil)
     private let loader: PluginLoader
+    /// Reloads run one at a time, whatever triggered them.
+    private let reloadLock = NIOLock()
 
     public init(configuration: Configuration, logger: Logger) throws {
         self.configuration = configuration
@@ -40,38 +43,90 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
         self.server.withLockedValue { $0 = server }
     }
 
-    var plugins: [LoadedPlugin] { loaded.withLockedValue { $0 } }
+    var plugins: [LoadedPlugin] { current.withLockedValue { $0.plugins } }
 
-    /// Loads every `*.so` of the plugins directory, in file-name order. A refused file is
-    /// logged with its reason and skipped; the others load.
+    public var directory: String? { configuration.directory }
+
+    /// Loads every `*.so` of the plugins directory, in file-name order.
     @discardableResult
-    public func loadAll() -> [PluginLoadReport] {
+    public func loadAll() -> [PluginLoadReport] { reload() }
+
+    /// Brings the loaded set in line with the plugins directory: new files load, changed files
+    /// replace their plugin, removed files retire theirs, unchanged ones stay as they are.
+    ///
+    /// Every new version is loaded and initialised before anything changes; then the set is
+    /// swapped at once. Events that already started finish on the versions they started with;
+    /// retired C images are unmapped once no event runs on them (Swift images stay mapped).
+    /// A version that fails to load is refused and its predecessor keeps serving.
+    @discardableResult
+    public func reload() -> [PluginLoadReport] {
+        reloadLock.withLock { reloadLocked() }
+    }
+
+    private func reloadLocked() -> [PluginLoadReport] {
         guard let directory = configuration.directory else { return [] }
-        var reports: [PluginLoadReport] = []
         do {
             try PluginFileCheck.check(directory, what: "plugins directory")
         } catch {
-            logger.error("refusing every plugin", metadata: ["directory": "\(directory)", "reason": "\(error)"])
+            logger.error("plugin refused: \(directory): \(error)")
             return [PluginLoadReport(file: directory, outcome: .refused(error.description))]
         }
-        let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
-            .filter { $0.hasSuffix(".so") }
-            .sorted()
-        var plugins: [LoadedPlugin] = []
-        for name in files {
-            let path = directory + "/" + name
+        let previous = current.withLockedValue { $0 }
+        var next: [LoadedPlugin] = []
+        var retired: [LoadedPlugin] = []
+        var reports: [PluginLoadReport] = []
+        let files = PluginFile.list(directory)
+        for file in files {
+            let existing = previous.plugins.first(where: { $0.file == file })
+            guard let data = FileManager.default.contents(atPath: file) else {
+                if let existing { next.append(existing) }
+                reports.append(PluginLoadReport(file: file, outcome: .refused("cannot read the file")))
+                continue
+            }
+            if let existing, existing.contentHash == PluginFile.hash(data) {
+                next.append(existing)
+                reports.append(PluginLoadReport(file: file, outcome: .unchanged(existing.description)))
+                continue
+            }
+            let state = existing?.retire() ?? []
             do {
-                let plugin = try loader.load(file: path, host: self, previousState: [])
-                plugins.append(plugin)
-                logger.info("plugin loaded", metadata: ["plugin": "\(plugin.summary)", "handlers": "\(plugin.handlers.count)"])
-                reports.append(PluginLoadReport(file: path, outcome: .loaded(plugin.description)))
+                let plugin = try loader.load(file: file, data: data, host: self, previousState: state)
+                next.append(plugin)
+                if let existing { retired.append(existing) }
+                logger.info("plugin \(existing == nil ? "loaded" : "reloaded")",
+                            metadata: ["plugin": "\(plugin.summary)", "handlers": "\(plugin.handlers.count)"])
+                reports.append(PluginLoadReport(file: file, outcome: existing == nil ? .loaded(plugin.description) : .reloaded(plugin.description)))
             } catch {
-                logger.error("plugin refused: \(path): \(error)")
-                reports.append(PluginLoadReport(file: path, outcome: .refused(error.description)))
+                if let existing { next.append(existing) }
+                logger.error("plugin refused: \(file): \(error)")
+                reports.append(PluginLoadReport(file: file, outcome: .refused(error.description)))
             }
         }
-        loaded.withLockedValue { $0 = plugins }
+        for plugin in previous.plugins where !files.contains(plugin.file) {
+            _ = plugin.retire()
+            retired.append(plugin)
+            logger.info("plugin removed", metadata: ["plugin": "\(plugin.summary)"])
+            reports.append(PluginLoadReport(file: plugin.file, outcome: .removed))
+        }
+        current.withLockedValue { $0 = PluginSet(next) }
+        if !retired.isEmpty { unload(retired, after: previous) }
         return reports
+    }
+
+    /// Unmaps retired C images once the generation they served has no event in flight.
+    private func unload(_ retired: [LoadedPlugin], after generation: PluginSet) {
+        let logger = self.logger
+        Thread.detachNewThread {
+            let started = ContinuousClock.now
+            while generation.inFlight.load(ordering: .acquiring) > 0 {
+                if ContinuousClock.now - started > .seconds(30) {
+                    logger.warning("an event has been running on a retired plugin for 30 s; its image stays mapped")
+                    return
+                }
+                usleep(200)
+            }
+            for plugin in retired { plugin.image.close() }
+        }
     }
 
     public var descriptions: [PluginDescription] { plugins.map(\.description) }
@@ -154,7 +209,12 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
     @discardableResult
     private func dispatch(_ kind: sio_event_kind, socket: SocketIOSocket, binding: Binding,
                           fill: (inout sio_event, CArena) -> Void) -> Outcome {
-        let plugins = self.plugins
+        let generation = current.withLockedValue { set in
+            set.inFlight.wrappingIncrement(ordering: .relaxed)
+            return set
+        }
+        defer { generation.inFlight.wrappingDecrement(ordering: .releasing) }
+        let plugins = generation.plugins
         guard !plugins.isEmpty else { return .completed }
         let state = socket.hostState
         let scope = EventScope(socket: socket, host: self)

@@ -19,10 +19,7 @@ final class PluginImage: @unchecked Sendable {
         self.containsSwift = containsSwift
     }
 
-    static func open(copyOf file: String, into privateDirectory: String, serial: Int) throws(PluginLoadError) -> PluginImage {
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw .notAPlugin("cannot read \(file)")
-        }
+    static func open(_ data: Data, of file: String, into privateDirectory: String, serial: Int) throws(PluginLoadError) -> PluginImage {
         let name = (file as NSString).lastPathComponent
         let copy = "\(privateDirectory)/\(serial)-\(name)"
         guard FileManager.default.createFile(atPath: copy, contents: data, attributes: [.posixPermissions: 0o500]) else {

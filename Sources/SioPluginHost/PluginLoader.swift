@@ -27,11 +27,14 @@ final class PluginLoader: @unchecked Sendable {
         return serial
     }
 
-    func load(file: String, host: PluginHost, previousState: [UInt8]) throws(PluginLoadError) -> LoadedPlugin {
+    /// Loads `data`, the content of `file` read once by the caller (who also hashed it).
+    func load(file: String, data: Data, host: PluginHost, previousState: [UInt8]) throws(PluginLoadError) -> LoadedPlugin {
         try PluginFileCheck.check(file, what: "plugin file")
-        let image = try PluginImage.open(copyOf: file, into: privateDirectory, serial: nextSerial())
+        let image = try PluginImage.open(data, of: file, into: privateDirectory, serial: nextSerial())
         do {
-            return try initialise(image: image, file: file, host: host, previousState: previousState)
+            let plugin = try initialise(image: image, file: file, host: host, previousState: previousState)
+            plugin.contentHash = PluginFile.hash(data)
+            return plugin
         } catch {
             image.close()
             throw error

@@ -70,9 +70,14 @@ public final class AdminServer: Service, @unchecked Sendable {
             throw error
         }
         boundAddress.succeed(channel.localAddress!)
-        try await withGracefulShutdownHandler {
-            try await channel.closeFuture.get()
-        } onGracefulShutdown: {
+        // Graceful shutdown and cancellation (a sibling service failed) both stop listening.
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await channel.closeFuture.get()
+            } onGracefulShutdown: {
+                channel.close(promise: nil)
+            }
+        } onCancel: {
             channel.close(promise: nil)
         }
     }

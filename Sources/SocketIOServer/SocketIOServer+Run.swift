@@ -12,7 +12,7 @@ extension SocketIOServer {
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         // The admin line comes first: a script that waits for "listening" then has both.
-        async let announced: Void = {
+        let announcer = Task {
             let address = try? await self.localAddress
             if let admin, let adminAddress = try? await admin.localAddress {
                 print("sio: admin on \(adminAddress.ipAddress ?? "?"):\(adminAddress.port ?? 0)")
@@ -21,8 +21,9 @@ extension SocketIOServer {
                 print("sio: listening on \(address.ipAddress ?? "?"):\(address.port ?? 0)")
             }
             fflush(stdout)
-        }()
+        }
+        // Not awaited: when a listener fails to bind, its address never comes.
+        defer { announcer.cancel() }
         try await group.run()
-        await announced
     }
 }

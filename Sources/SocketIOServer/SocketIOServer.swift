@@ -39,9 +39,14 @@ public final class SocketIOServer: Service, @unchecked Sendable {
         boundAddress.succeed(address)
         context.logger.info("listening", metadata: ["address": "\(address)", "path": "\(context.configuration.path)"])
 
-        try await withGracefulShutdownHandler {
-            try await channel.closeFuture.get()
-        } onGracefulShutdown: {
+        // Graceful shutdown and cancellation (a sibling service failed) both stop listening.
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await channel.closeFuture.get()
+            } onGracefulShutdown: {
+                channel.close(promise: nil)
+            }
+        } onCancel: {
             channel.close(promise: nil)
         }
         await finishAllSessions()
@@ -63,7 +68,6 @@ public final class SocketIOServer: Service, @unchecked Sendable {
 
     private func makeBootstrap() -> ServerBootstrap {
         let context = self.context
-        let configuration = context.configuration
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

@@ -18,6 +18,11 @@ struct AdminRoutes: Sendable {
                 ]
             }
             return ok(["plugins": .array(plugins)])
+        case ("POST", "/reload"):
+            let reports = host.reload().map { report -> JSONValue in
+                ["file": .string(report.file), "outcome": .string(report.outcome.summary)]
+            }
+            return ok(["plugins": .array(reports)])
         case ("POST", "/broadcast"):
             guard let body = try? JSONValue(parsing: request.body), let message = body["message"] else {
                 return failure(400, "expected {\"message\": ..., \"channel\"?: ..., \"namespace\"?: ...}")

@@ -94,3 +94,23 @@ struct PluginsCommand: AsyncParsableCommand {
         }
     }
 }
+
+struct ReloadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reload",
+        abstract: "Reload the plugins directory now; exits non-zero if any plugin was refused.")
+
+    @OptionGroup var adminOptions: AdminOptions
+
+    func run() async throws {
+        let (status, reply) = try await adminOptions.client().request(.POST, "/reload")
+        try expectSuccess(status, reply)
+        var refused = false
+        for plugin in reply["plugins"]?.arrayValue ?? [] {
+            let outcome = plugin["outcome"]?.stringValue ?? "?"
+            refused = refused || outcome.hasPrefix("refused")
+            print("\(plugin["file"]?.stringValue ?? "?"): \(outcome)")
+        }
+        if refused { throw ExitCode(1) }
+    }
+}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import ServiceLifecycle
+import UnixSignals
 import SioPluginHost
 import SocketIOServer
 
@@ -121,6 +122,25 @@ struct ServeCommand: AsyncParsableCommand {
             let port = adminPort ?? (configuration.port == 0 ? 0 : configuration.port + 1)
             let routes = AdminRoutes(host: host)
             admin = AdminServer(host: adminHost, port: port, token: token, logger: logger) { await routes.handle($0) }
+        }
+        var watcher: PluginWatcher?
+        if let plugins {
+            watcher = PluginWatcher(directory: plugins, logger: logger) { host.reload() }
+            do {
+                try watcher?.start()
+            } catch {
+                logger.warning("plugins are not reloaded on change: \(error)")
+            }
+        }
+        let hangups = Task {
+            for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                logger.info("SIGHUP: reloading plugins")
+                host.reload()
+            }
+        }
+        defer {
+            hangups.cancel()
+            watcher?.stop()
         }
         try await server.runUntilSignalled(logger: logger, admin: admin)
     }

@@ -12,7 +12,7 @@ private func trace(_ kind: String, _ socket: Socket, _ extra: String = "") {
         handle.write(Data(line.utf8))
         handle.closeFile()
     } else {
-        FileManager.default.createFile(atPath: path, contents: Data(line.utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(line.utf8))
     }
 }
 
