@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "SioPlugin", targets: ["SioPlugin"]),
         .library(name: "EchoSwiftPlugin", type: .dynamic, targets: ["EchoSwiftPlugin"]),
         .library(name: "SwiftProbePlugin", type: .dynamic, targets: ["SwiftProbePlugin"]),
+        .library(name: "SwiftVersionedPlugin", type: .dynamic, targets: ["SwiftVersionedPlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -56,6 +57,7 @@ let package = Package(
         .target(name: "SioPlugin", dependencies: ["CSioPlugin"]),
         .target(name: "EchoSwiftPlugin", dependencies: ["SioPlugin"], path: "Plugins/echo-swift"),
         .target(name: "SwiftProbePlugin", dependencies: ["SioPlugin"], path: "Tests/plugins/swift-probe"),
+        .target(name: "SwiftVersionedPlugin", dependencies: ["SioPlugin"], path: "Tests/plugins/swift-versioned"),
         .executableTarget(
             name: "sio",
             dependencies: [

@@ -57,6 +57,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Token the admin endpoint requires (default $SIO_ADMIN_TOKEN); needed off loopback.")
     var adminToken: String?
 
+    @Flag(inversion: .prefixedNo, help: "Reload plugins when files in --plugins change (SIGHUP and sio reload always do).")
+    var watch = true
+
     @Flag(help: "Run without the admin endpoint.")
     var noAdmin = false
 
@@ -124,7 +127,7 @@ struct ServeCommand: AsyncParsableCommand {
             admin = AdminServer(host: adminHost, port: port, token: token, logger: logger) { await routes.handle($0) }
         }
         var watcher: PluginWatcher?
-        if let plugins {
+        if let plugins, watch {
             watcher = PluginWatcher(directory: plugins, logger: logger) { host.reload() }
             do {
                 try watcher?.start()

@@ -1,0 +1,67 @@
+"""A raw Engine.IO/Socket.IO WebSocket load for the reload tests: many clients in one asyncio
+loop, each sending `ping` events with acks and recording which version answered."""
+import asyncio
+import itertools
+import time
+
+import aiohttp
+
+
+class PingClient:
+    def __init__(self, url, rate):
+        self.url = url
+        self.interval = 1.0 / rate
+        self.sent = {}          # seq -> send time
+        self.answers = []       # (seq, version, send time, receive time)
+        self.disconnected = False
+        self.connected = asyncio.Event()
+
+    async def run(self, session, stop, seqs):
+        async with session.ws_connect(self.url, heartbeat=None) as ws:
+            await ws.receive()                      # open packet
+            await ws.send_str("40")
+            await ws.receive()                      # 40{"sid":...}
+            self.connected.set()
+            reader = asyncio.create_task(self._read(ws))
+            ack_ids = itertools.count()
+            while not stop.is_set() and not self.disconnected:
+                seq = next(seqs)
+                self.sent[seq] = time.monotonic()
+                await ws.send_str(f'42{next(ack_ids)}["ping",{seq}]')
+                await asyncio.sleep(self.interval)
+            # Let the last answers arrive.
+            deadline = time.monotonic() + 5
+            while len(self.answers) < len(self.sent) and time.monotonic() < deadline and not self.disconnected:
+                await asyncio.sleep(0.05)
+            reader.cancel()
+
+    async def _read(self, ws):
+        async for message in ws:
+            if message.type != aiohttp.WSMsgType.TEXT:
+                break
+            data = message.data
+            if data == "2":
+                await ws.send_str("3")
+            elif data.startswith("43"):
+                body = data[data.index("["):]
+                version, seq = body[2:-1].split('",')
+                seq = int(seq)
+                self.answers.append((seq, version, self.sent.get(seq), time.monotonic()))
+        self.disconnected = True
+
+
+async def run_load(port, clients, rate, during):
+    """Runs `clients` clients at `rate` events/s each while `during(started)` runs; returns them."""
+    url = f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
+    stop = asyncio.Event()
+    seqs = itertools.count()
+    pingers = [PingClient(url, rate) for _ in range(clients)]
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        tasks = [asyncio.create_task(p.run(session, stop, seqs)) for p in pingers]
+        await asyncio.wait_for(asyncio.gather(*(p.connected.wait() for p in pingers)), 30)
+        started = time.monotonic()
+        await during(started)
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return pingers

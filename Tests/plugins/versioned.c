@@ -1,0 +1,77 @@
+/*
+ * A plugin built in several versions for the reload tests: it answers every "ping" with its
+ * version, and hands a counter of the events it saw to its successor.
+ *   -DVERSION='"v1"'     the version it answers with
+ *   -DBROKEN_ABI         built for another ABI major
+ *   -DBROKEN_INIT        init fails
+ *   -DBROKEN_NO_ENTRY    no entry symbol
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sio_plugin.h"
+
+#ifndef VERSION
+#define VERSION "v1"
+#endif
+
+static const sio_host_api *api;
+static atomic_long seen;        /* events answered by this version */
+static long inherited;          /* what the previous versions had answered */
+static char retire_buffer[64];
+
+static sio_status on_message(const sio_event *event, void *user_data) {
+    (void)user_data;
+    const sio_message *m = event->message;
+    if (m->ack_id < 0) return SIO_OK;
+    atomic_fetch_add(&seen, 1);
+    /* ["ping", seq] -> ack [VERSION, seq] */
+    char answer[96];
+    const char *args = m->args_json.ptr;
+    size_t len = m->args_json.len;
+    if (m->event.len == 5 && memcmp(m->event.ptr, "state", 5) == 0) {
+        int n = snprintf(answer, sizeof answer, "[\"%s\",%ld]", VERSION, inherited + atomic_load(&seen));
+        return api->ack(event->socket, m->ack_id, (sio_buf){ answer, (size_t)n }, NULL, 0);
+    }
+    /* args is "[seq]": answer "[VERSION,seq]". */
+    int n = snprintf(answer, sizeof answer, "[\"%s\",%.*s", VERSION, (int)(len > 2 ? len - 1 : 1), len > 2 ? args + 1 : "0]");
+    return api->ack(event->socket, m->ack_id, (sio_buf){ answer, (size_t)n }, NULL, 0);
+}
+
+static sio_status init(const sio_host_api *host, sio_plugin *plugin, sio_buf previous_state) {
+    api = host;
+    if (previous_state.len > 0 && previous_state.len < 32) {
+        char text[32];
+        memcpy(text, previous_state.ptr, previous_state.len);
+        text[previous_state.len] = 0;
+        inherited = strtol(text, NULL, 10);
+    }
+#ifdef BROKEN_INIT
+    (void)plugin;
+    return SIO_FAIL;
+#else
+    return api->register_handler(plugin, SIO_EVENT_MESSAGE, NULL, on_message, NULL);
+#endif
+}
+
+static sio_buf retire(sio_plugin *plugin) {
+    (void)plugin;
+    int n = snprintf(retire_buffer, sizeof retire_buffer, "%ld", inherited + atomic_load(&seen));
+    return (sio_buf){ retire_buffer, (size_t)n };
+}
+
+#ifdef BROKEN_ABI
+#define MAJOR (SIO_ABI_MAJOR + 1)
+#else
+#define MAJOR SIO_ABI_MAJOR
+#endif
+
+static const sio_plugin_info info = { sizeof(sio_plugin_info), MAJOR, SIO_ABI_MINOR, "versioned", VERSION, init, retire };
+
+#ifndef BROKEN_NO_ENTRY
+SIO_EXPORT const sio_plugin_info *sio_plugin_entry(void) { return &info; }
+#else
+SIO_EXPORT const sio_plugin_info *sio_plugin_entry_missing(void) { return &info; }
+#endif
