@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "SocketIOServer", targets: ["SocketIOServer"]),
         .library(name: "SioPlugin", targets: ["SioPlugin"]),
         .library(name: "EchoSwiftPlugin", type: .dynamic, targets: ["EchoSwiftPlugin"]),
+        .library(name: "ChatSwiftPlugin", type: .dynamic, targets: ["ChatSwiftPlugin"]),
         .library(name: "SwiftProbePlugin", type: .dynamic, targets: ["SwiftProbePlugin"]),
         .library(name: "SwiftVersionedPlugin", type: .dynamic, targets: ["SwiftVersionedPlugin"]),
     ],
@@ -56,6 +57,7 @@ let package = Package(
         // copy of the server's modules.
         .target(name: "SioPlugin", dependencies: ["CSioPlugin"]),
         .target(name: "EchoSwiftPlugin", dependencies: ["SioPlugin"], path: "Plugins/echo-swift"),
+        .target(name: "ChatSwiftPlugin", dependencies: ["SioPlugin"], path: "Plugins/chat-swift"),
         .target(name: "SwiftProbePlugin", dependencies: ["SioPlugin"], path: "Tests/plugins/swift-probe"),
         .target(name: "SwiftVersionedPlugin", dependencies: ["SioPlugin"], path: "Tests/plugins/swift-versioned"),
         .executableTarget(

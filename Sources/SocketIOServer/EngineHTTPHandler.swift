@@ -71,6 +71,14 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let enginePath = server.configuration.path
         if path == enginePath || path + "/" == enginePath {
             engineRequest(context: context, head: head, body: body)
+        } else if path == enginePath + "socket.io.js", head.method == .GET || head.method == .HEAD {
+            if let script = server.clientScript.body {
+                respond(context: context, status: .ok, contentType: "application/javascript; charset=utf-8", body: script,
+                        keepAlive: head.isKeepAlive, extraHeaders: [("Cache-Control", "no-cache")])
+            } else {
+                respond(context: context, status: .notFound, contentType: "text/plain",
+                        body: ByteBuffer(string: ClientScript.missingMessage + "\n"), keepAlive: head.isKeepAlive, extraHeaders: [])
+            }
         } else if let staticFiles, head.method == .GET || head.method == .HEAD {
             let response = staticFiles.response(for: String(path))
             respond(context: context, status: response.status, contentType: response.contentType,

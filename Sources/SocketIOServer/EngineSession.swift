@@ -125,6 +125,10 @@ final class EngineSession: @unchecked Sendable {
         case .park:
             pendingPoll = responder
             flushPoll()
+        case .answerNow:
+            if outbox.isEmpty { outbox.append(EngineIOPacket(.noop)) }
+            pendingPoll = responder
+            flushPoll()
         case .refuse(let error):
             responder(.refused(error))
         case .overlap:

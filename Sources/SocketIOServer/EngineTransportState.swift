@@ -13,6 +13,9 @@ struct EngineTransportState: Equatable {
     enum PollAction: Equatable {
         /// Hold the GET until there is something to send.
         case park
+        /// Answer at once, with a noop if nothing is queued: during an upgrade the client waits
+        /// for its poll to return before it sends `5`, as the reference server's "fast upgrade".
+        case answerNow
         case refuse(EngineHTTPError)
         /// A second GET while one is parked: the protocol says to close the session.
         case overlap
@@ -31,7 +34,8 @@ struct EngineTransportState: Equatable {
         switch state {
         case .closed: return .refuse(.unknownSession)
         case .webSocket: return .refuse(.badRequest)
-        case .polling, .probing: return hasPendingPoll ? .overlap : .park
+        case .polling: return hasPendingPoll ? .overlap : .park
+        case .probing: return hasPendingPoll ? .overlap : .answerNow
         }
     }
 

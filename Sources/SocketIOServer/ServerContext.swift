@@ -9,6 +9,7 @@ final class ServerContext: @unchecked Sendable {
     let logger: Logger
     let sessions = NIOLockedValueBox<[String: EngineSession]>([:])
     let namespaces: [String: NamespaceRegistry]
+    let clientScript: ClientScript
     /// Once set, new sessions are refused: the server is going away.
     let shuttingDown = NIOLockedValueBox(false)
 
@@ -19,6 +20,10 @@ final class ServerContext: @unchecked Sendable {
         var namespaces: [String: NamespaceRegistry] = [:]
         for name in configuration.namespaces.union(["/"]) { namespaces[name] = NamespaceRegistry(name: name) }
         self.namespaces = namespaces
+        self.clientScript = ClientScript(officialClientPath: configuration.clientScriptPath)
+        if !clientScript.isAvailable {
+            logger.warning("\(ClientScript.missingMessage); \(configuration.path)socket.io.js answers 404 until then")
+        }
     }
 
     func session(_ id: String) -> EngineSession? {

@@ -27,6 +27,9 @@ public struct SocketIOConfiguration: Sendable {
     public var staticDirectory: String?
     /// Channels one socket may be in at once; a `__subscribe__` past it is refused.
     public var maxChannelsPerSocket: Int = 100
+    /// The official browser client (socket.io.min.js 4.8.1), served with the channels
+    /// extension at `<path>socket.io.js`.
+    public var clientScriptPath: String? = ".cache/client/socket.io.min.js"
     /// Event-loop threads; defaults to one per core.
     public var threads: Int = System.coreCount
 

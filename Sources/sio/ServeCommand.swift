@@ -42,6 +42,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds a client may stay without a Socket.IO CONNECT.")
     var connectTimeout: Int64 = 45_000
 
+    @Option(help: "The official socket.io.min.js 4.8.1, served with the channels extension at <path>socket.io.js (scripts/fetch-client gets it).")
+    var clientScript: String = ".cache/client/socket.io.min.js"
+
     @Option(help: "Channels one socket may be in at once.")
     var maxChannels: Int = 100
 
@@ -98,6 +101,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.connectTimeout = connectTimeout
         configuration.corsOrigins = corsOrigins
         configuration.maxChannelsPerSocket = maxChannels
+        configuration.clientScriptPath = clientScript
         configuration.staticDirectory = staticDirectory
         if let threads { configuration.threads = threads }
         return configuration

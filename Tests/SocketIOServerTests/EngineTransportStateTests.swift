@@ -16,6 +16,7 @@ final class EngineTransportStateTests: XCTestCase {
         XCTAssertTrue(state.beginProbe())
         XCTAssertFalse(state.beginProbe(), "a second probe while one is open")
         XCTAssertTrue(state.acceptsPolling, "polling goes on during the probe")
+        XCTAssertEqual(state.pollRequested(hasPendingPoll: false), .answerNow, "polls return at once during the probe")
         XCTAssertTrue(state.completeUpgrade())
         XCTAssertTrue(state.isWebSocket)
         XCTAssertFalse(state.acceptsPolling)

@@ -10,8 +10,8 @@ INCLUDE = ROOT / "include"
 SOURCES = ROOT / "Tests" / "plugins"
 
 
-def build_c(source, output, defines=(), werror=True):
-    flags = ["-std=gnu11", "-Wall", "-Wextra", "-shared", "-fPIC", "-O1", f"-I{INCLUDE}"]
+def build_c(source, output, defines=(), werror=True, optimize="-O1"):
+    flags = ["-std=gnu11", "-Wall", "-Wextra", "-shared", "-fPIC", optimize, f"-I{INCLUDE}"]
     if werror:
         flags.append("-Werror")
     flags += [f"-D{d}" for d in defines]
