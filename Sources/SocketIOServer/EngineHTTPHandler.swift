@@ -103,7 +103,7 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             respond(context: context, status: .noContent, contentType: nil, body: ByteBuffer(), keepAlive: keepAlive, extraHeaders: headers)
             return
         }
-        let request = HandshakeRequest(head: head, remoteAddress: context.channel.remoteAddress?.ipAddress ?? "")
+        let request = HandshakeRequest(head: head, peer: context.channel.remoteAddress?.ipAddress ?? "", trustedProxies: server.configuration.trustedProxies)
         switch EngineRequestRoute(method: head.method, query: QueryString.parse(request.query)) {
         case .failure(let error):
             respond(context: context, error: error, origin: origin, keepAlive: keepAlive)

@@ -30,6 +30,9 @@ public struct SocketIOConfiguration: Sendable {
     /// The official browser client (socket.io.min.js 4.8.1), served with the channels
     /// extension at `<path>socket.io.js`.
     public var clientScriptPath: String? = ".cache/client/socket.io.min.js"
+    /// Peers (IP addresses) whose `X-Forwarded-For` is believed: a reverse proxy such as nginx.
+    /// From anyone else the header is ignored, so clients cannot forge their address.
+    public var trustedProxies: Set<String> = []
     /// Event-loop threads; defaults to one per core.
     public var threads: Int = System.coreCount
 

@@ -98,7 +98,7 @@ public final class SocketIOServer: Service, @unchecked Sendable {
                     Self.shouldUpgrade(channel: channel, head: head, context: context)
                 },
                 upgradePipelineHandler: { channel, head in
-                    let request = HandshakeRequest(head: head, remoteAddress: channel.remoteAddress?.ipAddress ?? "")
+                    let request = HandshakeRequest(head: head, peer: channel.remoteAddress?.ipAddress ?? "", trustedProxies: configuration.trustedProxies)
                     let sid = request.queryParameter("sid")
                     return channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandlers([
@@ -127,7 +127,7 @@ public final class SocketIOServer: Service, @unchecked Sendable {
     /// an upgrade only while the session is still on long-polling; anything else falls through
     /// to the HTTP handler, which answers with the matching Engine.IO error.
     private static func shouldUpgrade(channel: Channel, head: HTTPRequestHead, context: ServerContext) -> EventLoopFuture<HTTPHeaders?> {
-        let request = HandshakeRequest(head: head, remoteAddress: "")
+        let request = HandshakeRequest(head: head, peer: "", trustedProxies: [])
         let query = QueryString.parse(request.query)
         let enginePath = context.configuration.path
         guard request.path == enginePath || request.path + "/" == enginePath,

@@ -45,6 +45,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The official socket.io.min.js 4.8.1, served with the channels extension at <path>socket.io.js (scripts/fetch-client gets it).")
     var clientScript: String = ".cache/client/socket.io.min.js"
 
+    @Option(name: .customLong("trusted-proxy"), help: "A proxy address whose X-Forwarded-For is believed; repeatable.")
+    var trustedProxies: [String] = []
+
     @Option(help: "Channels one socket may be in at once.")
     var maxChannels: Int = 100
 
@@ -102,6 +105,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.corsOrigins = corsOrigins
         configuration.maxChannelsPerSocket = maxChannels
         configuration.clientScriptPath = clientScript
+        configuration.trustedProxies = Set(trustedProxies)
         configuration.staticDirectory = staticDirectory
         if let threads { configuration.threads = threads }
         return configuration
