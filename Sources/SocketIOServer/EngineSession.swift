@@ -1,6 +1,5 @@
 import Logging
 import NIOCore
-import NIOWebSocket
 import SocketIOCodec
 
 /// How a parked long-polling GET is answered.
@@ -20,8 +19,8 @@ final class EngineSession: @unchecked Sendable {
     let context: ServerContext
 
     private var state = EngineTransportState()
-    private var webSocket: Channel?
-    private var probe: Channel?
+    private var webSocket: WebSocketOutput?
+    private var probe: WebSocketOutput?
     private var pendingPoll: ((PollOutcome) -> Void)?
     private var outbox: [EngineIOPacket] = []
     private var pingTask: Scheduled<Void>?
@@ -36,7 +35,7 @@ final class EngineSession: @unchecked Sendable {
     /// Whether a WebSocket may start an upgrade now.
     var canProbe: Bool { state.state == .polling }
 
-    init(id: String = Identifier.make(), eventLoop: EventLoop, request: HandshakeRequest, context: ServerContext, webSocket: Channel?) {
+    init(id: String = Identifier.make(), eventLoop: EventLoop, request: HandshakeRequest, context: ServerContext, webSocket: WebSocketOutput?) {
         self.id = id
         self.eventLoop = eventLoop
         self.request = request
@@ -68,27 +67,18 @@ final class EngineSession: @unchecked Sendable {
     // MARK: Outbound
 
     func send(_ packets: [EngineIOPacket]) {
+        send(OutboundMessage(packets))
+    }
+
+    func send(_ message: OutboundMessage) {
         eventLoop.assertInEventLoop()
         guard !state.isClosed else { return }
         if state.isWebSocket, let webSocket {
-            Self.write(packets, to: webSocket)
+            webSocket.write(message)
         } else {
-            outbox.append(contentsOf: packets)
+            outbox.append(contentsOf: message.packets)
             flushPoll()
         }
-    }
-
-    static func write(_ packets: [EngineIOPacket], to channel: Channel) {
-        for packet in packets {
-            if packet.isBinary {
-                channel.write(WebSocketFrame(fin: true, opcode: .binary, data: packet.payload), promise: nil)
-            } else {
-                var buffer = channel.allocator.buffer(capacity: packet.payload.readableBytes + 1)
-                packet.writeText(into: &buffer)
-                channel.write(WebSocketFrame(fin: true, opcode: .text, data: buffer), promise: nil)
-            }
-        }
-        channel.flush()
     }
 
     /// python-engineio refuses a polling payload of more than 16 packets ("Too many packets in
@@ -157,7 +147,7 @@ final class EngineSession: @unchecked Sendable {
     // MARK: WebSocket
 
     /// A WebSocket carrying this session's sid has connected and waits for `2probe`.
-    func attachProbe(_ channel: Channel) -> Bool {
+    func attachProbe(_ channel: WebSocketOutput) -> Bool {
         eventLoop.assertInEventLoop()
         guard state.beginProbe() else { return false }
         probe = channel
@@ -166,9 +156,9 @@ final class EngineSession: @unchecked Sendable {
 
     func webSocketClosed(_ channel: Channel) {
         eventLoop.assertInEventLoop()
-        if channel === webSocket {
+        if channel === webSocket?.channel {
             close(reason: .transportClose)
-        } else if channel === probe {
+        } else if channel === probe?.channel {
             probe = nil
             state.probeFailed()
         }
@@ -176,7 +166,7 @@ final class EngineSession: @unchecked Sendable {
 
     func receive(_ packet: EngineIOPacket, from channel: Channel) {
         eventLoop.assertInEventLoop()
-        receive(packet, fromProbe: channel === probe && channel !== webSocket)
+        receive(packet, fromProbe: channel === probe?.channel && channel !== webSocket?.channel)
     }
 
     private func receive(_ packet: EngineIOPacket, fromProbe: Bool) {
@@ -207,7 +197,7 @@ final class EngineSession: @unchecked Sendable {
         guard let probe else { return }
         switch packet.kind {
         case .ping where packet.payload.readableBytesView.elementsEqual("probe".utf8):
-            Self.write([EngineIOPacket(.pong, payload: packet.payload)], to: probe)
+            probe.write(OutboundMessage([EngineIOPacket(.pong, payload: packet.payload)]))
             // The client waits for its current poll to return before it sends the upgrade.
             if let responder = pendingPoll {
                 pendingPoll = nil
@@ -217,7 +207,7 @@ final class EngineSession: @unchecked Sendable {
             }
         case .upgrade:
             guard state.completeUpgrade() else {
-                probe.close(promise: nil)
+                probe.channel.close(promise: nil)
                 return
             }
             webSocket = probe
@@ -228,9 +218,9 @@ final class EngineSession: @unchecked Sendable {
             }
             let queued = outbox
             outbox.removeAll()
-            if !queued.isEmpty { Self.write(queued, to: probe) }
+            if !queued.isEmpty { probe.write(OutboundMessage(queued)) }
         default:
-            probe.close(promise: nil)
+            probe.channel.close(promise: nil)
         }
     }
 
@@ -261,7 +251,7 @@ final class EngineSession: @unchecked Sendable {
         if serverInitiated, webSocket == nil, pendingPoll == nil, reason != .serverShutdown {
             outbox.append(closePacket)
             drainingAfterClose = true
-            probe?.close(promise: nil)
+            probe?.channel.close(promise: nil)
             eventLoop.scheduleTask(in: .milliseconds(context.configuration.pingTimeout)) { [self] in
                 if drainingAfterClose {
                     drainingAfterClose = false
@@ -276,11 +266,13 @@ final class EngineSession: @unchecked Sendable {
             // A server-initiated close tells the client so; after a client's close or a dead
             // transport there is nobody to tell.
             if serverInitiated {
-                Self.write([closePacket], to: webSocket)
+                webSocket.write(OutboundMessage([closePacket]))
             }
-            webSocket.close(promise: nil)
+            // Closing after the write, on the channel's own loop, lets the close packet out first.
+            let channel = webSocket.channel
+            channel.eventLoop.execute { channel.flush(); channel.close(promise: nil) }
         }
-        probe?.close(promise: nil)
+        probe?.channel.close(promise: nil)
         if let responder = pendingPoll {
             pendingPoll = nil
             var body = ByteBuffer()

@@ -46,8 +46,9 @@ final class NamespaceRegistry: @unchecked Sendable {
     }
 
     /// Subscribers of any of `channels`, each once.
-    func subscribers(of channels: some Sequence<String>) -> [SocketIOSocket] {
+    func subscribers(of channels: [String]) -> [SocketIOSocket] {
         state.withLockedValue { state in
+            if channels.count == 1 { return Array((state.channels[channels[0]] ?? [:]).values) }
             var seen: [String: SocketIOSocket] = [:]
             for channel in channels {
                 for (id, socket) in state.channels[channel] ?? [:] { seen[id] = socket }

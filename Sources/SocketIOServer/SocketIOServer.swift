@@ -156,7 +156,7 @@ public final class SocketIOServer: Service, @unchecked Sendable {
         let packet = SocketIOPacket(
             kind: attachments.isEmpty ? .event : .binaryEvent, namespace: namespace,
             data: .array([.string(event)] + arguments), attachmentCount: attachments.count)
-        let encoded = SocketIOConnection.enginePackets(packet, attachments: attachments)
+        let encoded = OutboundMessage(SocketIOConnection.enginePackets(packet, attachments: attachments))
         var count = 0
         for socket in recipients where socket.id != excluding {
             socket.sendEncoded(encoded)

@@ -24,7 +24,7 @@ public final class SocketIOSocket: @unchecked Sendable {
     private var isConnected = false
     private var isFinished = false
     /// What handlers emitted during `connect`, sent right after the CONNECT acknowledgement.
-    private var beforeConnect: [[EngineIOPacket]] = []
+    private var beforeConnect: [OutboundMessage] = []
 
     /// The channels this socket is in. Read on `eventLoop`.
     public var channels: Set<String> { channelSet }
@@ -53,11 +53,11 @@ public final class SocketIOSocket: @unchecked Sendable {
     }
 
     private func deliver(_ packet: SocketIOPacket, attachments: [ByteBuffer]) {
-        let packets = SocketIOConnection.enginePackets(packet, attachments: attachments)
+        let message = OutboundMessage(SocketIOConnection.enginePackets(packet, attachments: attachments))
         if isConnected {
-            session.send(packets)
+            session.send(message)
         } else {
-            beforeConnect.append(packets)
+            beforeConnect.append(message)
         }
     }
 
@@ -100,11 +100,15 @@ public final class SocketIOSocket: @unchecked Sendable {
         }
     }
 
-    /// Sends pre-encoded Engine.IO packets; broadcasts encode once and call this per recipient.
-    func sendEncoded(_ packets: [EngineIOPacket]) {
-        onLoop { [self] in
-            guard isConnected, !isFinished else { return }
-            session.send(packets)
+    /// Sends a message encoded once for all recipients of a broadcast. On the socket's own
+    /// loop it goes straight through, without a closure per recipient.
+    func sendEncoded(_ message: OutboundMessage) {
+        if session.eventLoop.inEventLoop {
+            if isConnected, !isFinished { session.send(message) }
+        } else {
+            session.eventLoop.execute { [self] in
+                if isConnected, !isFinished { session.send(message) }
+            }
         }
     }
 

@@ -21,6 +21,14 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         let channel = context.channel
+        let head = HeadWriter()
+        do {
+            try context.pipeline.syncOperations.addHandler(head, position: .first)
+        } catch {
+            context.close(promise: nil)
+            return
+        }
+        let output = WebSocketOutput(channel: channel, head: head)
         if let sid = upgradingSID {
             guard let session = server.session(sid) else {
                 close(context: context, code: .policyViolation)
@@ -28,10 +36,10 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
             }
             self.session = session
             session.eventLoop.execute {
-                if !session.attachProbe(channel) { channel.close(promise: nil) }
+                if !session.attachProbe(output) { channel.close(promise: nil) }
             }
         } else {
-            let session = EngineSession(eventLoop: context.eventLoop, request: request, context: server, webSocket: channel)
+            let session = EngineSession(eventLoop: context.eventLoop, request: request, context: server, webSocket: output)
             guard server.register(session) else {
                 close(context: context, code: .goingAway)
                 return

@@ -1,0 +1,40 @@
+import NIOCore
+import SocketIOCodec
+
+/// Engine.IO packets on their way out, with their WebSocket frames encoded once.
+///
+/// A broadcast builds one of these and hands the same object to every recipient: WebSocket
+/// sessions write `webSocketFrames` as it is (a reference to shared bytes, no copy, no
+/// allocation per recipient), polling sessions queue `packets`.
+final class OutboundMessage: Sendable {
+    let packets: [EngineIOPacket]
+    let webSocketFrames: ByteBuffer
+
+    init(_ packets: [EngineIOPacket]) {
+        self.packets = packets
+        var frames = ByteBuffer()
+        frames.reserveCapacity(packets.reduce(0) { $0 + $1.payload.readableBytes + 11 })
+        for packet in packets { WebSocketFrameBytes.write(packet, into: &frames) }
+        self.webSocketFrames = frames
+    }
+}
+
+/// Server-to-client WebSocket frames (RFC 6455: final, unmasked).
+enum WebSocketFrameBytes {
+    static func write(_ packet: EngineIOPacket, into buffer: inout ByteBuffer) {
+        let length = packet.payload.readableBytes + (packet.isBinary ? 0 : 1)
+        buffer.writeInteger(UInt8(packet.isBinary ? 0x82 : 0x81))
+        if length < 126 {
+            buffer.writeInteger(UInt8(length))
+        } else if length <= Int(UInt16.max) {
+            buffer.writeInteger(UInt8(126))
+            buffer.writeInteger(UInt16(length))
+        } else {
+            buffer.writeInteger(UInt8(127))
+            buffer.writeInteger(UInt64(length))
+        }
+        if !packet.isBinary { buffer.writeInteger(UInt8(ascii: "0") + packet.kind.rawValue) }
+        var payload = packet.payload
+        buffer.writeBuffer(&payload)
+    }
+}
