@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "SioPlugin", targets: ["SioPlugin"]),
         .library(name: "EchoSwiftPlugin", type: .dynamic, targets: ["EchoSwiftPlugin"]),
         .library(name: "ChatSwiftPlugin", type: .dynamic, targets: ["ChatSwiftPlugin"]),
+        .library(name: "RelaySwiftPlugin", type: .dynamic, targets: ["RelaySwiftPlugin"]),
         .library(name: "SwiftProbePlugin", type: .dynamic, targets: ["SwiftProbePlugin"]),
         .library(name: "SwiftVersionedPlugin", type: .dynamic, targets: ["SwiftVersionedPlugin"]),
     ],
@@ -58,6 +59,7 @@ let package = Package(
         .target(name: "SioPlugin", dependencies: ["CSioPlugin"]),
         .target(name: "EchoSwiftPlugin", dependencies: ["SioPlugin"], path: "Plugins/echo-swift"),
         .target(name: "ChatSwiftPlugin", dependencies: ["SioPlugin"], path: "Plugins/chat-swift"),
+        .target(name: "RelaySwiftPlugin", dependencies: ["SioPlugin"], path: "Plugins/relay-swift"),
         .target(name: "SwiftProbePlugin", dependencies: ["SioPlugin"], path: "Tests/plugins/swift-probe"),
         .target(name: "SwiftVersionedPlugin", dependencies: ["SioPlugin"], path: "Tests/plugins/swift-versioned"),
         .executableTarget(
@@ -79,6 +81,16 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Tests/InteropServer"
+        ),
+        // The load generator of the benchmarks (benchmarks/run).
+        .executableTarget(
+            name: "sio-load",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/LoadGenerator"
         ),
         .testTarget(name: "SocketIOCodecTests", dependencies: ["SocketIOCodec"]),
         .testTarget(name: "SioPluginHostTests", dependencies: ["SioPluginHost", "SocketIOServer", "SocketIOCodec", "CSioPlugin"]),

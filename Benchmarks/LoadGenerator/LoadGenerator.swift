@@ -1,0 +1,234 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// A Socket.IO load generator for any Engine.IO v4 / Socket.IO v5 server that follows the
+/// channel contract (`__subscribe__` → room; a `message` with `{"ch": …}` relayed to the room).
+/// It runs on one event loop (pin it to a core) and prints one JSON line of results.
+@main
+struct LoadGenerator: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sio-load",
+        abstract: "Load for Socket.IO servers: fan-out, many channels, idle connections, connect rate.",
+        subcommands: [FanOut.self, ManyChannels.self, Idle.self, ConnectRate.self])
+}
+
+struct Target: ParsableArguments {
+    @Option(help: "Server host.") var host = "127.0.0.1"
+    @Option(help: "Server port.") var port: Int
+    @Option(help: "Engine.IO path.") var path = "/socket.io/"
+    @Option(help: "Connections being opened at once.") var concurrency = 200
+}
+
+/// The loop everything runs on, and the shared counters.
+struct Harness {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    var loop: EventLoop { group.next() }
+    let stats = Stats()
+
+    func connector(_ target: Target) -> Connector {
+        Connector(loop: loop, host: target.host, port: target.port, path: target.path, stats: stats)
+    }
+
+    func on<T: Sendable>(_ body: @escaping () -> T) async throws -> T {
+        try await loop.submit(body).get()
+    }
+
+    func sleep(_ seconds: Double) async throws {
+        try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+    }
+}
+
+/// `{"ch":CHANNEL,"t":NANOSECONDS,"p":"xxx…"}` padded so that the JSON is about `size` bytes.
+func messageText(channel: String, size: Int) -> (prefix: String, suffix: String) {
+    let skeleton = "42[\"message\",{\"ch\":\"\(channel)\",\"t\":0000000000000000000,\"p\":\"\"}]"
+    let pad = String(repeating: "x", count: max(0, size - (skeleton.count - 2)))
+    return ("42[\"message\",{\"ch\":\"\(channel)\",\"t\":", ",\"p\":\"\(pad)\"}]")
+}
+
+func publish(_ client: RawWebSocketClient, _ template: (prefix: String, suffix: String), stats: Stats, flush: Bool) {
+    client.send(template.prefix + String(Clock.nanoseconds()) + template.suffix, flush: flush)
+    stats.sent += 1
+}
+
+func report(_ values: [String: Any]) {
+    let data = try! JSONSerialization.data(withJSONObject: values, options: [.sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+    fflush(stdout)
+}
+
+struct FanOut: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "fanout", abstract: "One publisher, N subscribers of one channel.")
+
+    @OptionGroup var target: Target
+    @Option(help: "Subscribers.") var subscribers = 1000
+    @Option(help: "Message size in bytes.") var size = 32
+    @Option(help: "Messages per second from the publisher; 0 = as fast as the server keeps up.") var rate = 0
+    @Option(help: "With --rate 0: messages in flight (sent, not yet delivered to everyone).") var window = 32
+    @Option(help: "Seconds measured (after one second of warm-up).") var duration = 5.0
+
+    func run() async throws {
+        let harness = Harness()
+        let stats = harness.stats
+        let connector = harness.connector(target)
+        let subs = try await connector.open(count: subscribers, concurrency: target.concurrency) { _ in "bench" }.get()
+        let publisher = try await connector.open(count: 1, concurrency: 1) { _ in nil }.get()[0]
+        let ready = try await harness.on { stats.ready }
+        let template = messageText(channel: "bench", size: size)
+        let subscribers = self.subscribers, rate = self.rate, window = self.window
+        var carry = 0.0
+        let task = harness.loop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(1)) { _ in
+            if rate > 0 {
+                carry += Double(rate) / 1000
+                while carry >= 1 { publish(publisher, template, stats: stats, flush: false); carry -= 1 }
+                publisher.context?.flush()
+            } else {
+                var sentNow = 0
+                while Double(stats.sent) - Double(stats.received) / Double(subscribers) < Double(window), sentNow < 256 {
+                    publish(publisher, template, stats: stats, flush: false)
+                    sentNow += 1
+                }
+                publisher.context?.flush()
+            }
+        }
+        try await harness.sleep(1)
+        let (received0, cpu0, start) = try await harness.on { () -> (Int, Double, UInt64) in
+            stats.measuring = true
+            return (stats.received, ProcessCPU.seconds(), Clock.nanoseconds())
+        }
+        try await harness.sleep(duration)
+        let (received1, cpu1, end) = try await harness.on { () -> (Int, Double, UInt64) in
+            stats.measuring = false
+            task.cancel()
+            return (stats.received, ProcessCPU.seconds(), Clock.nanoseconds())
+        }
+        try await harness.sleep(2)  // let what is in flight arrive
+        let result = try await harness.on { () -> [String: Any] in
+            let elapsed = Double(end - start) / 1e9
+            let sorted = stats.latencies.sorted()
+            return [
+                "scenario": "fanout", "subscribers": subscribers, "ready": ready - 1, "size": size, "rate": rate,
+                "sent": stats.sent, "expected": stats.sent * subscribers, "received": stats.received,
+                "deliveries_per_s": Double(received1 - received0) / elapsed,
+                "p50_ms": stats.percentile(0.5, of: sorted), "p90_ms": stats.percentile(0.9, of: sorted),
+                "p99_ms": stats.percentile(0.99, of: sorted), "max_ms": Double(sorted.last ?? 0) / 1000,
+                "generator_cpu_percent": (cpu1 - cpu0) / elapsed * 100,
+                "disconnected": stats.disconnected, "failed": stats.failed,
+            ]
+        }
+        report(result)
+        _ = try await harness.on { for client in subs + [publisher] { client.close() } }
+        try await harness.group.shutdownGracefully()
+    }
+}
+
+struct ManyChannels: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "channels", abstract: "Many small channels, everyone publishing.")
+
+    @OptionGroup var target: Target
+    @Option(help: "Clients.") var clients = 10000
+    @Option(help: "Clients per channel.") var group = 10
+    @Option(help: "Messages per second per client.") var rate = 1.0
+    @Option(help: "Message size in bytes.") var size = 32
+    @Option(help: "Seconds measured.") var duration = 5.0
+
+    func run() async throws {
+        let harness = Harness()
+        let stats = harness.stats
+        let group = self.group
+        let all = try await harness.connector(target).open(count: clients, concurrency: target.concurrency) { "g\($0 / group)" }.get()
+        let ready = try await harness.on { stats.ready }
+        let templates = (0..<(clients + group - 1) / group).map { messageText(channel: "g\($0)", size: size) }
+        let perTick = rate * Double(clients) / 100  // every 10 ms
+        var carry = 0.0
+        var next = 0
+        let task = harness.loop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(10)) { _ in
+            carry += perTick
+            var touched: [RawWebSocketClient] = []
+            while carry >= 1 {
+                let client = all[next % all.count]
+                if client.phase == .ready {
+                    publish(client, templates[(next % all.count) / group], stats: stats, flush: false)
+                    touched.append(client)
+                }
+                next += 1
+                carry -= 1
+            }
+            for client in touched { client.context?.flush() }
+        }
+        try await harness.sleep(1)
+        let (received0, cpu0, start, sent0) = try await harness.on { () -> (Int, Double, UInt64, Int) in
+            stats.measuring = true
+            return (stats.received, ProcessCPU.seconds(), Clock.nanoseconds(), stats.sent)
+        }
+        try await harness.sleep(duration)
+        let (received1, cpu1, end, sent1) = try await harness.on { () -> (Int, Double, UInt64, Int) in
+            stats.measuring = false
+            task.cancel()
+            return (stats.received, ProcessCPU.seconds(), Clock.nanoseconds(), stats.sent)
+        }
+        try await harness.sleep(2)
+        let result = try await harness.on { () -> [String: Any] in
+            let elapsed = Double(end - start) / 1e9
+            let sorted = stats.latencies.sorted()
+            return [
+                "scenario": "channels", "clients": clients, "ready": ready, "group": group, "rate": rate,
+                "sent": stats.sent, "expected": stats.sent * (group - 1), "received": stats.received,
+                "publishes_per_s": Double(sent1 - sent0) / elapsed,
+                "deliveries_per_s": Double(received1 - received0) / elapsed,
+                "p50_ms": stats.percentile(0.5, of: sorted), "p99_ms": stats.percentile(0.99, of: sorted),
+                "max_ms": Double(sorted.last ?? 0) / 1000,
+                "generator_cpu_percent": (cpu1 - cpu0) / elapsed * 100,
+                "disconnected": stats.disconnected, "failed": stats.failed,
+            ]
+        }
+        report(result)
+        _ = try await harness.on { for client in all { client.close() } }
+        try await harness.group.shutdownGracefully()
+    }
+}
+
+struct Idle: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Open N connections and hold them until stdin closes.")
+
+    @OptionGroup var target: Target
+    @Option(help: "Connections.") var connections = 1000
+
+    func run() async throws {
+        let harness = Harness()
+        let stats = harness.stats
+        let started = Clock.nanoseconds()
+        let all = try await harness.connector(target).open(count: connections, concurrency: target.concurrency) { _ in nil }.get()
+        let elapsed = Double(Clock.nanoseconds() - started) / 1e9
+        let (ready, failed) = try await harness.on { (stats.ready, stats.failed) }
+        report(["scenario": "idle", "connections": connections, "ready": ready, "failed": failed, "seconds_to_connect": elapsed])
+        fflush(stdout)
+        while readLine() != nil {}
+        let disconnected = try await harness.on { stats.disconnected }
+        report(["scenario": "idle-end", "disconnected": disconnected])
+        _ = try await harness.on { for client in all { client.close() } }
+        try await harness.group.shutdownGracefully()
+    }
+}
+
+struct ConnectRate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "connect", abstract: "Handshakes per second over WebSocket.")
+
+    @OptionGroup var target: Target
+    @Option(help: "Connections in total.") var count = 20000
+
+    func run() async throws {
+        let harness = Harness()
+        let stats = harness.stats
+        let cpu0 = ProcessCPU.seconds()
+        let started = Clock.nanoseconds()
+        _ = try await harness.connector(target).open(count: count, concurrency: target.concurrency, closeAfterConnect: true) { _ in nil }.get()
+        let elapsed = Double(Clock.nanoseconds() - started) / 1e9
+        let cpu = ProcessCPU.seconds() - cpu0
+        let (handshakes, failed) = try await harness.on { (stats.handshakes, stats.failed) }
+        report(["scenario": "connect", "count": count, "handshakes": handshakes, "failed": failed,
+                "handshakes_per_s": Double(handshakes) / elapsed, "generator_cpu_percent": cpu / elapsed * 100])
+        try await harness.group.shutdownGracefully()
+    }
+}

@@ -1,0 +1,183 @@
+import NIOCore
+
+/// One Socket.IO client over WebSocket, spoken by hand for speed: the HTTP upgrade, Engine.IO
+/// open, Socket.IO CONNECT, an optional `__subscribe__`, then counting `message` events and
+/// reading the send timestamp (`"t":NANOSECONDS`) inside each.
+final class RawWebSocketClient: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum Phase { case upgrading, awaitingOpen, awaitingConnect, subscribing, ready, closed }
+
+    private let host: String
+    private let path: String
+    private let channelName: String?
+    private let stats: Stats
+    private let onSettled: (Bool) -> Void
+    private var settled = false
+    private var buffer = ByteBuffer()
+    private(set) var phase = Phase.upgrading
+    private(set) var context: ChannelHandlerContext?
+    var closeAfterConnect = false
+
+    /// `onSettled(true)` once ready (or connected, with `closeAfterConnect`); `onSettled(false)`
+    /// if it closes before.
+    init(host: String, path: String, channel: String?, stats: Stats, onSettled: @escaping (Bool) -> Void) {
+        self.host = host
+        self.path = path
+        self.channelName = channel
+        self.stats = stats
+        self.onSettled = onSettled
+    }
+
+    func settle(_ success: Bool) {
+        guard !settled else { return }
+        settled = true
+        if !success { stats.failed += 1 }
+        onSettled(success)
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.context = context
+        let request = "GET \(path)?EIO=4&transport=websocket HTTP/1.1\r\nHost: \(host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: request)), promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if phase == .ready { stats.disconnected += 1 }
+        settle(false)
+        phase = .closed
+        self.context = nil
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        buffer.writeBuffer(&incoming)
+        if phase == .upgrading {
+            guard let end = buffer.readableBytesView.firstRange(of: Array("\r\n\r\n".utf8)) else { return }
+            let status = buffer.getString(at: buffer.readerIndex, length: 12) ?? ""
+            buffer.moveReaderIndex(to: end.upperBound)
+            guard status.hasSuffix("101") else {
+                phase = .closed
+                context.close(promise: nil)
+                return
+            }
+            phase = .awaitingOpen
+        }
+        while let (opcode, payload) = nextFrame() {
+            handle(opcode: opcode, payload: payload, context: context)
+        }
+        buffer.discardReadBytes()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+    }
+
+    /// One unmasked server frame, if complete.
+    private func nextFrame() -> (UInt8, ByteBuffer)? {
+        guard buffer.readableBytes >= 2, let b0 = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
+            let b1 = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self)
+        else { return nil }
+        var header = 2
+        var length = Int(b1 & 0x7F)
+        if length == 126 {
+            guard let l = buffer.getInteger(at: buffer.readerIndex + 2, as: UInt16.self) else { return nil }
+            length = Int(l)
+            header = 4
+        } else if length == 127 {
+            guard let l = buffer.getInteger(at: buffer.readerIndex + 2, as: UInt64.self) else { return nil }
+            length = Int(l)
+            header = 10
+        }
+        guard buffer.readableBytes >= header + length else { return nil }
+        buffer.moveReaderIndex(forwardBy: header)
+        let payload = buffer.readSlice(length: length)!
+        return (b0 & 0x0F, payload)
+    }
+
+    private func handle(opcode: UInt8, payload: ByteBuffer, context: ChannelHandlerContext) {
+        guard opcode == 1, let type = payload.getInteger(at: payload.readerIndex, as: UInt8.self) else {
+            if opcode == 8 { context.close(promise: nil) }
+            return
+        }
+        switch (phase, type) {
+        case (_, UInt8(ascii: "2")):
+            send("3", context: context)
+        case (.awaitingOpen, UInt8(ascii: "0")):
+            phase = .awaitingConnect
+            send("40", context: context)
+        case (.awaitingConnect, UInt8(ascii: "4")):
+            stats.connected += 1
+            stats.handshakes += 1
+            if closeAfterConnect {
+                phase = .closed
+                settle(true)
+                context.close(promise: nil)
+            } else if let channelName {
+                phase = .subscribing
+                send("420[\"__subscribe__\",\"\(channelName)\"]", context: context)
+            } else {
+                phase = .ready
+                stats.ready += 1
+                settle(true)
+            }
+        case (.subscribing, UInt8(ascii: "4")):
+            phase = .ready
+            stats.ready += 1
+            settle(true)
+        case (.ready, UInt8(ascii: "4")):
+            if let t = Self.timestamp(in: payload) { stats.record(sentAt: t) }
+        default:
+            break
+        }
+    }
+
+    /// The digits after `"t":` in a message.
+    static func timestamp(in payload: ByteBuffer) -> UInt64? {
+        let view = payload.readableBytesView
+        guard let range = view.firstRange(of: [0x22, 0x74, 0x22, 0x3A]) else { return nil }  // "t":
+        var value: UInt64 = 0
+        var index = range.upperBound
+        while index < view.endIndex, view[index] >= 0x30, view[index] <= 0x39 {
+            value = value * 10 + UInt64(view[index] - 0x30)
+            index += 1
+        }
+        return value
+    }
+
+    /// Sends one text frame, masked with a zero key (the bytes stay as they are).
+    func send(_ text: String, context: ChannelHandlerContext? = nil, flush: Bool = true) {
+        guard let context = context ?? self.context else { return }
+        var frame = context.channel.allocator.buffer(capacity: text.utf8.count + 14)
+        Self.writeFrame(text.utf8, into: &frame)
+        context.write(wrapOutboundOut(frame), promise: nil)
+        if flush { context.flush() }
+    }
+
+    static func writeFrame(_ bytes: some Collection<UInt8>, into frame: inout ByteBuffer) {
+        frame.writeInteger(UInt8(0x81))
+        let count = bytes.count
+        if count < 126 {
+            frame.writeInteger(UInt8(0x80 | count))
+        } else if count <= 65535 {
+            frame.writeInteger(UInt8(0x80 | 126))
+            frame.writeInteger(UInt16(count))
+        } else {
+            frame.writeInteger(UInt8(0x80 | 127))
+            frame.writeInteger(UInt64(count))
+        }
+        frame.writeInteger(UInt32(0))  // mask key
+        frame.writeBytes(bytes)
+    }
+
+    func close() {
+        phase = .closed
+        context?.close(promise: nil)
+    }
+}
