@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import BUILD_DIR
+from conftest import BUILD_DIR, wait_until
 from load import run_load
 from plugins import SOURCES, build_c, plugin_dir, swift_plugin
 
@@ -49,7 +49,10 @@ def install(method, source, live, server):
         os.chmod(temporary, 0o755)
         os.rename(temporary, live)
         if method == "sighup":
+            reloads = server.log().count("plugin reloaded")
             server.proc.send_signal(signal.SIGHUP)
+            # The signal is handled asynchronously: wait for it before the next round moves on.
+            assert wait_until(lambda: server.log().count("plugin reloaded") > reloads, timeout=5)
         elif method == "sio-reload":
             result = subprocess.run([str(BUILD_DIR / "sio"), "reload", "--admin", f"127.0.0.1:{server.admin_port}"],
                                     capture_output=True, text=True, timeout=10)
