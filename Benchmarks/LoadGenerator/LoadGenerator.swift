@@ -38,6 +38,34 @@ struct Harness {
     func sleep(_ seconds: Double) async throws {
         try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
     }
+
+    /// What one measured period saw.
+    struct Window {
+        var seconds: Double
+        var received: Int
+        var sent: Int
+        var cpuPercent: Double
+    }
+
+    /// One second of warm-up, then `duration` seconds measured; `stop` ends the load; then two
+    /// seconds for what is still in flight.
+    func measure(_ duration: Double, stop: @escaping () -> Void) async throws -> Window {
+        try await sleep(1)
+        let start = try await on { () -> (Int, Int, Double, UInt64) in
+            stats.measuring = true
+            return (stats.received, stats.sent, ProcessCPU.seconds(), Clock.nanoseconds())
+        }
+        try await sleep(duration)
+        let end = try await on { () -> (Int, Int, Double, UInt64) in
+            stats.measuring = false
+            stop()
+            return (stats.received, stats.sent, ProcessCPU.seconds(), Clock.nanoseconds())
+        }
+        try await sleep(2)
+        let seconds = Double(end.3 - start.3) / 1e9
+        return Window(seconds: seconds, received: end.0 - start.0, sent: end.1 - start.1,
+                      cpuPercent: (end.2 - start.2) / seconds * 100)
+    }
 }
 
 /// `{"ch":CHANNEL,"t":NANOSECONDS,"p":"xxx…"}` padded so that the JSON is about `size` bytes.
@@ -92,28 +120,16 @@ struct FanOut: AsyncParsableCommand {
                 publisher.context?.flush()
             }
         }
-        try await harness.sleep(1)
-        let (received0, cpu0, start) = try await harness.on { () -> (Int, Double, UInt64) in
-            stats.measuring = true
-            return (stats.received, ProcessCPU.seconds(), Clock.nanoseconds())
-        }
-        try await harness.sleep(duration)
-        let (received1, cpu1, end) = try await harness.on { () -> (Int, Double, UInt64) in
-            stats.measuring = false
-            task.cancel()
-            return (stats.received, ProcessCPU.seconds(), Clock.nanoseconds())
-        }
-        try await harness.sleep(2)  // let what is in flight arrive
+        let measured = try await harness.measure(duration) { task.cancel() }
         let result = try await harness.on { () -> [String: Any] in
-            let elapsed = Double(end - start) / 1e9
             let sorted = stats.latencies.sorted()
             return [
                 "scenario": "fanout", "subscribers": subscribers, "ready": ready - 1, "size": size, "rate": rate,
                 "sent": stats.sent, "expected": stats.sent * subscribers, "received": stats.received,
-                "deliveries_per_s": Double(received1 - received0) / elapsed,
+                "deliveries_per_s": Double(measured.received) / measured.seconds,
                 "p50_ms": stats.percentile(0.5, of: sorted), "p90_ms": stats.percentile(0.9, of: sorted),
                 "p99_ms": stats.percentile(0.99, of: sorted), "max_ms": Double(sorted.last ?? 0) / 1000,
-                "generator_cpu_percent": (cpu1 - cpu0) / elapsed * 100,
+                "generator_cpu_percent": measured.cpuPercent,
                 "disconnected": stats.disconnected, "failed": stats.failed,
             ]
         }
@@ -157,29 +173,17 @@ struct ManyChannels: AsyncParsableCommand {
             }
             for client in touched { client.context?.flush() }
         }
-        try await harness.sleep(1)
-        let (received0, cpu0, start, sent0) = try await harness.on { () -> (Int, Double, UInt64, Int) in
-            stats.measuring = true
-            return (stats.received, ProcessCPU.seconds(), Clock.nanoseconds(), stats.sent)
-        }
-        try await harness.sleep(duration)
-        let (received1, cpu1, end, sent1) = try await harness.on { () -> (Int, Double, UInt64, Int) in
-            stats.measuring = false
-            task.cancel()
-            return (stats.received, ProcessCPU.seconds(), Clock.nanoseconds(), stats.sent)
-        }
-        try await harness.sleep(2)
+        let measured = try await harness.measure(duration) { task.cancel() }
         let result = try await harness.on { () -> [String: Any] in
-            let elapsed = Double(end - start) / 1e9
             let sorted = stats.latencies.sorted()
             return [
                 "scenario": "channels", "clients": clients, "ready": ready, "group": group, "rate": rate,
                 "sent": stats.sent, "expected": stats.sent * (group - 1), "received": stats.received,
-                "publishes_per_s": Double(sent1 - sent0) / elapsed,
-                "deliveries_per_s": Double(received1 - received0) / elapsed,
+                "publishes_per_s": Double(measured.sent) / measured.seconds,
+                "deliveries_per_s": Double(measured.received) / measured.seconds,
                 "p50_ms": stats.percentile(0.5, of: sorted), "p99_ms": stats.percentile(0.99, of: sorted),
                 "max_ms": Double(sorted.last ?? 0) / 1000,
-                "generator_cpu_percent": (cpu1 - cpu0) / elapsed * 100,
+                "generator_cpu_percent": measured.cpuPercent,
                 "disconnected": stats.disconnected, "failed": stats.failed,
             ]
         }

@@ -57,8 +57,8 @@ final class RawWebSocketClient: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
-        buffer.writeBuffer(&incoming)
         if phase == .upgrading {
+            buffer.writeBuffer(&incoming)
             guard let end = buffer.readableBytesView.firstRange(of: Array("\r\n\r\n".utf8)) else { return }
             let status = buffer.getString(at: buffer.readerIndex, length: 12) ?? ""
             buffer.moveReaderIndex(to: end.upperBound)
@@ -68,19 +68,52 @@ final class RawWebSocketClient: ChannelInboundHandler {
                 return
             }
             phase = .awaitingOpen
+            incoming = buffer
+            buffer = ByteBuffer()
+        } else if buffer.readableBytes > 0 {
+            buffer.writeBuffer(&incoming)
+            incoming = buffer
+            buffer = ByteBuffer()
         }
-        while let (opcode, payload) = nextFrame() {
+        // The hot path: message frames are counted straight from the bytes that arrived.
+        while phase == .ready, let consumed = countMessages(in: incoming), consumed > 0 {
+            incoming.moveReaderIndex(forwardBy: consumed)
+        }
+        while let (opcode, payload) = nextFrame(&incoming) {
             handle(opcode: opcode, payload: payload, context: context)
         }
-        buffer.discardReadBytes()
+        if incoming.readableBytes > 0 { buffer = incoming }
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
-        context.flush()
+    /// Counts the complete `message` frames at the start of `bytes`; returns how many bytes they
+    /// took, or nil at the first frame that is anything else (or incomplete).
+    private func countMessages(in bytes: ByteBuffer) -> Int? {
+        bytes.withUnsafeReadableBytes { raw -> Int? in
+            var offset = 0
+            while raw.count - offset >= 2 {
+                guard raw[offset] == 0x81 else { break }
+                var length = Int(raw[offset + 1] & 0x7F)
+                var header = 2
+                if length == 126 {
+                    guard raw.count - offset >= 4 else { break }
+                    length = Int(raw[offset + 2]) << 8 | Int(raw[offset + 3])
+                    header = 4
+                } else if length == 127 {
+                    break
+                }
+                guard raw.count - offset >= header + length, length >= 2,
+                    raw[offset + header] == UInt8(ascii: "4"), raw[offset + header + 1] == UInt8(ascii: "2")
+                else { break }
+                let frame = UnsafeRawBufferPointer(rebasing: raw[(offset + header)..<(offset + header + length)])
+                if let t = Self.timestamp(in: frame) { stats.record(sentAt: t) } else { stats.received += 1 }
+                offset += header + length
+            }
+            return offset == 0 ? nil : offset
+        }
     }
 
     /// One unmasked server frame, if complete.
-    private func nextFrame() -> (UInt8, ByteBuffer)? {
+    private func nextFrame(_ buffer: inout ByteBuffer) -> (UInt8, ByteBuffer)? {
         guard buffer.readableBytes >= 2, let b0 = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
             let b1 = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self)
         else { return nil }
@@ -132,23 +165,29 @@ final class RawWebSocketClient: ChannelInboundHandler {
             stats.ready += 1
             settle(true)
         case (.ready, UInt8(ascii: "4")):
-            if let t = Self.timestamp(in: payload) { stats.record(sentAt: t) }
+            if let t = payload.withUnsafeReadableBytes({ Self.timestamp(in: $0) }) { stats.record(sentAt: t) }
         default:
             break
         }
     }
 
     /// The digits after `"t":` in a message.
-    static func timestamp(in payload: ByteBuffer) -> UInt64? {
-        let view = payload.readableBytesView
-        guard let range = view.firstRange(of: [0x22, 0x74, 0x22, 0x3A]) else { return nil }  // "t":
-        var value: UInt64 = 0
-        var index = range.upperBound
-        while index < view.endIndex, view[index] >= 0x30, view[index] <= 0x39 {
-            value = value * 10 + UInt64(view[index] - 0x30)
+    static func timestamp(in bytes: UnsafeRawBufferPointer) -> UInt64? {
+        var index = 0
+        let end = bytes.count - 4
+        while index < end {
+            if bytes[index] == 0x22, bytes[index + 1] == 0x74, bytes[index + 2] == 0x22, bytes[index + 3] == 0x3A {  // "t":
+                var value: UInt64 = 0
+                var digit = index + 4
+                while digit < bytes.count, bytes[digit] >= 0x30, bytes[digit] <= 0x39 {
+                    value = value * 10 + UInt64(bytes[digit] - 0x30)
+                    digit += 1
+                }
+                return value
+            }
             index += 1
         }
-        return value
+        return nil
     }
 
     /// Sends one text frame, masked with a zero key (the bytes stay as they are).

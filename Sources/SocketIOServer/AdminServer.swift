@@ -70,16 +70,7 @@ public final class AdminServer: Service, @unchecked Sendable {
             throw error
         }
         boundAddress.succeed(channel.localAddress!)
-        // Graceful shutdown and cancellation (a sibling service failed) both stop listening.
-        try await withTaskCancellationHandler {
-            try await withGracefulShutdownHandler {
-                try await channel.closeFuture.get()
-            } onGracefulShutdown: {
-                channel.close(promise: nil)
-            }
-        } onCancel: {
-            channel.close(promise: nil)
-        }
+        try await channel.serveUntilShutdown()
     }
 }
 

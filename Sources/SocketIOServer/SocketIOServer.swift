@@ -39,16 +39,7 @@ public final class SocketIOServer: Service, @unchecked Sendable {
         boundAddress.succeed(address)
         context.logger.info("listening", metadata: ["address": "\(address)", "path": "\(context.configuration.path)"])
 
-        // Graceful shutdown and cancellation (a sibling service failed) both stop listening.
-        try await withTaskCancellationHandler {
-            try await withGracefulShutdownHandler {
-                try await channel.closeFuture.get()
-            } onGracefulShutdown: {
-                channel.close(promise: nil)
-            }
-        } onCancel: {
-            channel.close(promise: nil)
-        }
+        try await channel.serveUntilShutdown()
         await finishAllSessions()
         try await group.shutdownGracefully()
     }
