@@ -88,7 +88,8 @@ def load(*args, timeout=600):
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, preexec_fn=raise_fd_limit)
     lines = [l for l in result.stdout.splitlines() if l.startswith("{")]
     if not lines:
-        raise RuntimeError(f"sio-load {' '.join(map(str, args))} failed: {result.stderr[-2000:]}")
+        (pathlib.Path(tempfile.gettempdir()) / "sio-load-failure.log").write_text(result.stderr)
+        raise RuntimeError(f"sio-load {' '.join(map(str, args))} failed; its stderr is in /tmp/sio-load-failure.log")
     return json.loads(lines[-1])
 
 
@@ -194,7 +195,7 @@ def main():
         print("many small channels", flush=True)
         clients = 1000 if quick else 10000
         results["channels"] = {k: with_server(k, workdir, relay_c, lambda s: load(
-            "channels", "--port", s.port, "--clients", clients, "--group", 10, "--rate", 1, "--duration", duration))
+            "channels", "--port", s.port, "--clients", clients, "--group", 10, "--rate", 5, "--duration", duration))
             for k in kinds}
 
         print("connect rate", flush=True)

@@ -81,6 +81,11 @@ func publish(_ client: RawWebSocketClient, _ template: (prefix: String, suffix: 
 }
 
 func report(_ values: [String: Any]) {
+    // No latency samples (nothing delivered) gives NaN percentiles, which JSON cannot carry.
+    let values = values.mapValues { value -> Any in
+        if let number = value as? Double, !number.isFinite { return NSNull() }
+        return value
+    }
     let data = try! JSONSerialization.data(withJSONObject: values, options: [.sortedKeys])
     print(String(decoding: data, as: UTF8.self))
     fflush(stdout)

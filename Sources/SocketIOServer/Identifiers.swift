@@ -4,9 +4,16 @@ enum Identifier {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
     static func make() -> String {
+        // Two draws of 64 bits give 20 characters of 6 bits: one system call each, not twenty.
         var generator = SystemRandomNumberGenerator()
+        var bits = (generator.next(), generator.next())
         var bytes = [UInt8](repeating: 0, count: 20)
-        for i in bytes.indices { bytes[i] = alphabet[Int(generator.next() & 63)] }
+        for i in 0..<10 {
+            bytes[i] = alphabet[Int(bits.0 & 63)]
+            bytes[i + 10] = alphabet[Int(bits.1 & 63)]
+            bits.0 >>= 6
+            bits.1 >>= 6
+        }
         return String(decoding: bytes, as: UTF8.self)
     }
 }
