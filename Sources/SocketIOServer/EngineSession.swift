@@ -100,13 +100,18 @@ final class EngineSession: @unchecked Sendable {
     func poll(_ responder: @escaping (PollOutcome) -> Void) {
         eventLoop.assertInEventLoop()
         if drainingAfterClose {
-            let count = min(outbox.count, Self.maximumPacketsPerPoll)
+            // What was queued goes first; the close packet comes alone in a later poll: the
+            // JavaScript client handles Socket.IO packets on the next tick but a close at once,
+            // so a DISCONNECT sharing a payload with the close would read as "transport close".
             var body = ByteBuffer()
-            PollingPayload.encode(outbox[..<count], into: &body)
-            outbox.removeFirst(count)
             if outbox.isEmpty {
+                PollingPayload.encode([EngineIOPacket(.close)], into: &body)
                 drainingAfterClose = false
                 context.unregister(self)
+            } else {
+                let count = min(outbox.count, Self.maximumPacketsPerPoll)
+                PollingPayload.encode(outbox[..<count], into: &body)
+                outbox.removeFirst(count)
             }
             responder(.packets(body))
             return
@@ -249,7 +254,6 @@ final class EngineSession: @unchecked Sendable {
         let closePacket = EngineIOPacket(.close)
         let serverInitiated = reason == .serverShutdown || reason == .forcedClose || reason == .serverNamespaceDisconnect
         if serverInitiated, webSocket == nil, pendingPoll == nil, reason != .serverShutdown {
-            outbox.append(closePacket)
             drainingAfterClose = true
             probe?.channel.close(promise: nil)
             eventLoop.scheduleTask(in: .milliseconds(context.configuration.pingTimeout)) { [self] in

@@ -148,8 +148,11 @@ public final class SocketIOServer: Service, @unchecked Sendable {
             kind: attachments.isEmpty ? .event : .binaryEvent, namespace: namespace,
             data: .array([.string(event)] + arguments), attachmentCount: attachments.count)
         let encoded = OutboundMessage(SocketIOConnection.enginePackets(packet, attachments: attachments))
+        // The excluded sender is found once; recipients are then told apart by identity, not by
+        // comparing 20-character ids a thousand times.
+        let excluded = excluding.flatMap { registry.socket($0) }
         var count = 0
-        for socket in recipients where socket.id != excluding {
+        for socket in recipients where socket !== excluded {
             socket.sendEncoded(encoded)
             count += 1
         }

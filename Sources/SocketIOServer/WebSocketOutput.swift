@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// Writes pre-encoded frames to one WebSocket, and flushes once per event-loop tick.
@@ -8,11 +9,13 @@ import NIOCore
 final class WebSocketOutput: @unchecked Sendable {
     let channel: Channel
     private let head: HeadWriter
-    private var flushScheduled = false
+    private let flusher: FlushBatcher
+    private var flushPending = false
 
     init(channel: Channel, head: HeadWriter) {
         self.channel = channel
         self.head = head
+        self.flusher = FlushBatcher.forLoop(channel.eventLoop)
     }
 
     func write(_ message: OutboundMessage) {
@@ -26,12 +29,15 @@ final class WebSocketOutput: @unchecked Sendable {
     private func writeOnLoop(_ frames: ByteBuffer) {
         guard let context = head.context else { return }
         context.write(NIOAny(frames), promise: nil)
-        guard !flushScheduled else { return }
-        flushScheduled = true
-        channel.eventLoop.execute { [self] in
-            flushScheduled = false
-            head.context?.flush()
-        }
+        guard !flushPending else { return }
+        flushPending = true
+        flusher.enqueue(self)
+    }
+
+    /// Called by the batcher once per tick.
+    func flush() {
+        flushPending = false
+        head.context?.flush()
     }
 }
 
@@ -48,5 +54,41 @@ final class HeadWriter: ChannelOutboundHandler, RemovableChannelHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+    }
+}
+
+/// Flushes, once per event-loop tick, every WebSocket written to during that tick: a broadcast
+/// to a thousand sockets schedules one task, not a thousand.
+final class FlushBatcher: @unchecked Sendable {
+    private let loop: EventLoop
+    private var pending: [WebSocketOutput] = []
+    private var scheduled = false
+
+    private static let batchers = NIOLockedValueBox<[ObjectIdentifier: FlushBatcher]>([:])
+
+    static func forLoop(_ loop: EventLoop) -> FlushBatcher {
+        batchers.withLockedValue { batchers in
+            if let batcher = batchers[ObjectIdentifier(loop)] { return batcher }
+            let batcher = FlushBatcher(loop: loop)
+            batchers[ObjectIdentifier(loop)] = batcher
+            return batcher
+        }
+    }
+
+    private init(loop: EventLoop) {
+        self.loop = loop
+    }
+
+    /// On `loop` only.
+    func enqueue(_ output: WebSocketOutput) {
+        pending.append(output)
+        guard !scheduled else { return }
+        scheduled = true
+        loop.execute { [self] in
+            scheduled = false
+            let outputs = pending
+            pending.removeAll(keepingCapacity: true)
+            for output in outputs { output.flush() }
+        }
     }
 }
