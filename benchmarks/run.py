@@ -153,7 +153,11 @@ def versions():
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small sizes, short runs (a smoke test of the harness)")
+    parser.add_argument("--report-only", action="store_true", help="rewrite docs/benchmarks.md from docs/benchmarks.json")
     args = parser.parse_args()
+    if args.report_only:
+        write_report(json.loads((DOCS / "benchmarks.json").read_text()))
+        return
     quick = args.quick
     duration = 2 if quick else 5
     results = {"versions": versions(), "quick": quick}
@@ -245,6 +249,26 @@ def write_report(results):
       "`{\"ch\": …, \"t\": …}` goes to the room except the sender. Latency is measured from the send timestamp inside each message "
       "to its arrival. Maximum rate: the publisher keeps 32 messages in flight (sent, not yet delivered to every subscriber). "
       "Ratios compare runs of the same invocation.\n")
+
+    w("## Targets\n")
+    fan = next((r for r in results["fanout_max"]["sio"] if r["subscribers"] == 1000 and r["size"] == 32), None)
+    idle = results["idle"]["sio"][-1]
+    target = results["fanout_target"]
+    connect = results["connect"]["sio"]
+    met = lambda ok: "met" if ok else "**not met**"
+    w("| target | measured | |")
+    w("| --- | --- | --- |")
+    if fan:
+        w(f"| fan-out to 1,000 subscribers ≥ 1,000,000 deliveries/s | {fan['deliveries_per_s']:,.0f} (generator CPU {fan['generator_cpu_percent']:.0f} %) | {met(fan['deliveries_per_s'] >= 1e6)} |")
+    w(f"| p99 < 10 ms at 100,000 deliveries/s | p99 {target['p99_ms']:.1f} ms at {target['deliveries_per_s']:,.0f} deliveries/s | {met(target['p99_ms'] < 10)} |")
+    w(f"| ≤ 4 KiB RSS per idle connection at 19,000 | {idle['kib_per_connection']:.1f} KiB at {idle['ready']:,} | {met(idle['kib_per_connection'] <= 4)} |")
+    w(f"| ≥ 20,000 handshakes/s | {connect['handshakes_per_s']:,.0f} (generator CPU {connect['generator_cpu_percent']:.0f} %) | {met(connect['handshakes_per_s'] >= 20000)} |")
+    ratios = [r["deliveries_per_s"] / max(1, t["deliveries_per_s"]) for r, t in zip(results["fanout_max"]["sio"], results["fanout_max"]["python"])]
+    w(f"| every scenario ≥ 20× python-socketio | fan-out {min(ratios):.1f}×–{max(ratios):.1f}×, idle memory "
+      f"{results['idle']['python'][-1]['kib_per_connection'] / max(0.1, idle['kib_per_connection']):.1f}×, connect "
+      f"{connect['handshakes_per_s'] / max(1, results['connect']['python']['handshakes_per_s']):.1f}× | "
+      f"{met(min(ratios) >= 20)} |")
+    w("")
 
     w("## Idle connections: RSS per connection\n")
     w("| connections | sio KiB/conn | python-socketio KiB/conn | ratio |")
