@@ -9,6 +9,7 @@ import subprocess
 import time
 
 import pytest
+import socketio
 
 from conftest import BUILD_DIR, wait_until
 from load import run_load
@@ -132,16 +133,22 @@ def test_swift_plugin_reloads_under_load(start_server, tmp_path, method):
     assert server.log().count("plugin reloaded") == 20
 
 
-def test_state_is_handed_to_the_next_version(start_server, tmp_path):
-    import socketio
-    versions = c_versions(tmp_path)
+def serve_one(start_server, tmp_path, first, watch=False):
+    """A server with `first` as its live plugin, and one connected client."""
     directory = plugin_dir(tmp_path)
     live = directory / "versioned.so"
-    shutil.copyfile(versions["v1"], live)
+    shutil.copyfile(first, live)
     os.chmod(live, 0o755)
-    server = start_server("sio", ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(directory), "--no-watch"])
+    args = ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(directory)]
+    server = start_server("sio", args if watch else args + ["--no-watch"])
     client = socketio.Client(reconnection=False)
     client.connect(server.url, transports=["websocket"], wait_timeout=5)
+    return server, live, client
+
+
+def test_state_is_handed_to_the_next_version(start_server, tmp_path):
+    versions = c_versions(tmp_path)
+    server, live, client = serve_one(start_server, tmp_path, versions["v1"])
     client.emit("__subscribe__", "kept")
     for i in range(5):
         assert client.call("ping", i, timeout=5) == ("v1", i)
@@ -155,16 +162,9 @@ def test_state_is_handed_to_the_next_version(start_server, tmp_path):
 
 @pytest.mark.parametrize("broken", ["BROKEN_NO_ENTRY", "BROKEN_ABI", "BROKEN_INIT"])
 def test_broken_version_is_refused_and_the_old_one_keeps_serving(start_server, tmp_path, broken):
-    import socketio
     versions = c_versions(tmp_path)
     bad = build_c(SOURCES / "versioned.c", tmp_path / "builds" / "v3.so", ['VERSION="v3"', broken], werror=False)
-    directory = plugin_dir(tmp_path)
-    live = directory / "versioned.so"
-    shutil.copyfile(versions["v2"], live)
-    os.chmod(live, 0o755)
-    server = start_server("sio", ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(directory), "--no-watch"])
-    client = socketio.Client(reconnection=False)
-    client.connect(server.url, transports=["websocket"], wait_timeout=5)
+    server, live, client = serve_one(start_server, tmp_path, versions["v2"])
     assert client.call("ping", 1, timeout=5) == ("v2", 1)
     shutil.copyfile(bad, live)
     result = subprocess.run([str(BUILD_DIR / "sio"), "reload", "--admin", f"127.0.0.1:{server.admin_port}"],
@@ -177,18 +177,10 @@ def test_broken_version_is_refused_and_the_old_one_keeps_serving(start_server, t
 
 
 def test_removing_a_file_retires_its_plugin(start_server, tmp_path):
-    import socketio
     versions = c_versions(tmp_path)
-    directory = plugin_dir(tmp_path)
-    live = directory / "versioned.so"
-    shutil.copyfile(versions["v1"], live)
-    os.chmod(live, 0o755)
-    server = start_server("sio", ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(directory)])
-    client = socketio.Client(reconnection=False)
-    client.connect(server.url, transports=["websocket"], wait_timeout=5)
+    server, live, client = serve_one(start_server, tmp_path, versions["v1"], watch=True)
     assert client.call("ping", 1, timeout=5) == ("v1", 1)
     os.remove(live)
-    from conftest import wait_until
     assert wait_until(lambda: "plugin removed" in server.log(), timeout=5)
     with pytest.raises(socketio.exceptions.TimeoutError):
         client.call("ping", 2, timeout=1)  # nobody answers now
