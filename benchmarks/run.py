@@ -270,6 +270,9 @@ def write_report(results):
       f"{met(min(ratios) >= 20)} |")
     w("")
 
+    w("Not measured yet: the long-polling scenarios (handshakes/s over polling then upgrade, deliveries/s to 1,000 "
+      "long-polling clients) — `sio-load` speaks WebSocket only so far.\n")
+
     w("## Idle connections: RSS per connection\n")
     w("| connections | sio KiB/conn | python-socketio KiB/conn | ratio |")
     w("| --- | --- | --- | --- |")
