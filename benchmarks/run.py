@@ -326,22 +326,27 @@ def write_report(results):
     w("")
 
     # Charts.
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for kind in ("sio", "python"):
-        rows = [r for r in results["fanout_max"][kind] if r["size"] == 32]
-        ax.plot([r["subscribers"] for r in rows], [r["deliveries_per_s"] for r in rows], marker="o", label=kind)
-    ax.set_xscale("log"); ax.set_yscale("log")
-    ax.set_xlabel("subscribers of one channel"); ax.set_ylabel("deliveries/s (32 B)")
-    ax.set_title("Fan-out at the maximum sustained rate"); ax.legend(); ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout(); fig.savefig(DOCS / "benchmarks-fanout.png"); plt.close(fig)
+    def chart(file, title, xlabel, ylabel, series, log=False):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for kind, rows in series.items():
+            ax.plot([x for x, _ in rows], [y for _, y in rows], marker="o", label=kind)
+        if log:
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend()
+        ax.grid(True, which="both", alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(DOCS / file)
+        plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for kind in ("sio", "python"):
-        rows = results["idle"][kind]
-        ax.plot([r["connections"] for r in rows], [r["kib_per_connection"] for r in rows], marker="o", label=kind)
-    ax.set_xlabel("idle connections"); ax.set_ylabel("RSS KiB per connection")
-    ax.set_title("Memory per idle connection"); ax.legend(); ax.grid(True, alpha=0.3)
-    fig.tight_layout(); fig.savefig(DOCS / "benchmarks-idle.png"); plt.close(fig)
+    chart("benchmarks-fanout.png", "Fan-out at the maximum sustained rate", "subscribers of one channel",
+          "deliveries/s (32 B)", {kind: [(r["subscribers"], r["deliveries_per_s"]) for r in results["fanout_max"][kind]
+                                         if r["size"] == 32] for kind in ("sio", "python")}, log=True)
+    chart("benchmarks-idle.png", "Memory per idle connection", "idle connections", "RSS KiB per connection",
+          {kind: [(r["connections"], r["kib_per_connection"]) for r in results["idle"][kind]] for kind in ("sio", "python")})
     w("![fan-out](benchmarks-fanout.png)\n\n![idle memory](benchmarks-idle.png)\n")
 
     profile = DOCS / "benchmarks-profile.md"
