@@ -272,9 +272,7 @@ final class EngineSession: @unchecked Sendable {
             if serverInitiated {
                 webSocket.write(OutboundMessage([closePacket]))
             }
-            // Closing after the write, on the channel's own loop, lets the close packet out first.
-            let channel = webSocket.channel
-            channel.eventLoop.execute { channel.flush(); channel.close(promise: nil) }
+            webSocket.flushAndClose()
         }
         probe?.channel.close(promise: nil)
         if let responder = pendingPoll {

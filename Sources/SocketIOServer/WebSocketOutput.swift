@@ -1,16 +1,17 @@
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// Writes pre-encoded frames to one WebSocket, and flushes once per event-loop tick.
+/// Writes pre-encoded frames to one WebSocket, coalesced into one write per event-loop tick.
 ///
 /// The frames bypass NIO's `WebSocketFrameEncoder`: they are written from a handler at the head
-/// of the pipeline. Flushing is deferred to the end of the current batch of tasks, so that all
-/// messages for this socket produced while handling one read go out in one `writev`.
+/// of the pipeline. Within a tick they are gathered in one buffer (the first message's shared
+/// bytes are taken as they are; later ones are appended), which is written and flushed once at
+/// the end of the tick: one pass through NIO's write path per socket, not one per message.
 final class WebSocketOutput: @unchecked Sendable {
     let channel: Channel
     private let head: HeadWriter
     private let flusher: FlushBatcher
-    private var flushPending = false
+    private var pending: ByteBuffer?
 
     init(channel: Channel, head: HeadWriter) {
         self.channel = channel
@@ -27,17 +28,29 @@ final class WebSocketOutput: @unchecked Sendable {
     }
 
     private func writeOnLoop(_ frames: ByteBuffer) {
-        guard let context = head.context else { return }
-        context.write(NIOAny(frames), promise: nil)
-        guard !flushPending else { return }
-        flushPending = true
-        flusher.enqueue(self)
+        if pending == nil {
+            pending = frames
+            flusher.enqueue(self)
+        } else {
+            pending!.writeImmutableBuffer(frames)
+        }
+    }
+
+    /// Sends what is gathered (a close packet, typically), then closes: on the channel's loop,
+    /// after any write still on its way there.
+    func flushAndClose() {
+        channel.eventLoop.execute { [self] in
+            flush()
+            channel.close(promise: nil)
+        }
     }
 
     /// Called by the batcher once per tick.
     func flush() {
-        flushPending = false
-        head.context?.flush()
+        guard let frames = pending else { return }
+        pending = nil
+        guard let context = head.context else { return }
+        context.writeAndFlush(NIOAny(frames), promise: nil)
     }
 }
 

@@ -41,7 +41,7 @@ def swift_versions(tmp_path):
     return {"v1": v1, "v2": v2}
 
 
-def install(method, source, live, server):
+def install(method, source, live, server, version=None):
     if method == "cp":
         shutil.copyfile(source, live)  # truncates and rewrites the live file in place
     else:
@@ -50,14 +50,18 @@ def install(method, source, live, server):
         os.chmod(temporary, 0o755)
         os.rename(temporary, live)
         if method == "sighup":
-            reloads = server.log().count("plugin reloaded")
+            # The signal is handled asynchronously: wait for this version's reload line before
+            # the next round moves on (counting any "reloaded" line could count the previous
+            # round's, read late from the server's output).
+            def reloaded():
+                return sum(1 for line in server.output if "plugin reloaded" in line and f" {version} (ABI" in line)
+            before = reloaded()
             server.proc.send_signal(signal.SIGHUP)
-            # The signal is handled asynchronously: wait for it before the next round moves on.
-            assert wait_until(lambda: server.log().count("plugin reloaded") > reloads, timeout=5)
+            assert wait_until(lambda: reloaded() > before, timeout=5)
         elif method == "sio-reload":
             result = subprocess.run([str(BUILD_DIR / "sio"), "reload", "--admin", f"127.0.0.1:{server.admin_port}"],
                                     capture_output=True, text=True, timeout=10)
-            assert result.returncode == 0 and f"{live}: reloaded" in result.stdout, result
+            assert result.returncode == 0 and f"{live}: reloaded" in result.stdout, (result, server.log()[-3000:])
 
 
 def run_reloads(start_server, tmp_path, versions, method, reloads=20):
@@ -66,7 +70,7 @@ def run_reloads(start_server, tmp_path, versions, method, reloads=20):
     shutil.copyfile(versions["v1"], live)
     os.chmod(live, 0o755)
     args = ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(directory)]
-    if method in ("sighup", "sio-reload"):
+    if method in ("sighup", "sio-reload", "signal-or-cli"):
         args.append("--no-watch")  # only the trigger under test reloads
     server = start_server("sio", args, env={"SOCKETIO_MESSAGE_LOG_FORMAT": "none"})
     changes = []
@@ -77,7 +81,7 @@ def run_reloads(start_server, tmp_path, versions, method, reloads=20):
             version = "v2" if i % 2 == 0 else "v1"
             trigger = method if method != "signal-or-cli" else ("sighup" if i % 2 == 0 else "sio-reload")
             changes.append((time.monotonic(), version))
-            await asyncio.to_thread(install, trigger, versions[version], live, server)
+            await asyncio.to_thread(install, trigger, versions[version], live, server, version)
             await asyncio.sleep(SPACING)
         await asyncio.sleep(1.0)
 
