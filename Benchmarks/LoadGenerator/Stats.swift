@@ -7,7 +7,6 @@ final class Stats {
     var failed = 0
     var disconnected = 0
     var sent = 0
-    var expected = 0
     var received = 0
     var handshakes = 0
     /// Delivery latencies in microseconds, from the timestamp inside each message.

@@ -45,8 +45,6 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
 
     var plugins: [LoadedPlugin] { current.withLockedValue { $0.plugins } }
 
-    public var directory: String? { configuration.directory }
-
     /// Loads every `*.so` of the plugins directory, in file-name order.
     @discardableResult
     public func loadAll() -> [PluginLoadReport] { reload() }

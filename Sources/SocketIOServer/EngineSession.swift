@@ -31,7 +31,6 @@ final class EngineSession: @unchecked Sendable {
     private var drainingAfterClose = false
     private(set) var socketIO: SocketIOConnection!
 
-    var isClosed: Bool { state.isClosed }
     /// Whether a WebSocket may start an upgrade now.
     var canProbe: Bool { state.state == .polling }
 

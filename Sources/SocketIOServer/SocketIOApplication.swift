@@ -11,10 +11,8 @@ public protocol SocketIOApplication: Sendable {
     func connect(_ socket: SocketIOSocket, auth: JSONValue?) -> ConnectDecision
     /// Every event the client emits except the reserved channel events.
     func message(_ socket: SocketIOSocket, event: IncomingEvent)
-    /// A `__subscribe__` request, before the socket joins; refusing keeps it out.
+    /// A `__subscribe__` request, after the socket joined; refusing takes it out again.
     func subscribe(_ socket: SocketIOSocket, channel: String) -> SubscribeDecision
-    /// After a `__subscribe__` was accepted and the socket joined the channel.
-    func subscribed(_ socket: SocketIOSocket, channel: String)
     /// Before the socket leaves a channel, whatever the cause.
     func unsubscribe(_ socket: SocketIOSocket, channel: String)
     /// A handler failed, the client sent an invalid packet, or a send failed.
@@ -29,7 +27,6 @@ extension SocketIOApplication {
     public func connect(_ socket: SocketIOSocket, auth: JSONValue?) -> ConnectDecision { .accept }
     public func message(_ socket: SocketIOSocket, event: IncomingEvent) {}
     public func subscribe(_ socket: SocketIOSocket, channel: String) -> SubscribeDecision { .accept }
-    public func subscribed(_ socket: SocketIOSocket, channel: String) {}
     public func unsubscribe(_ socket: SocketIOSocket, channel: String) {}
     public func error(_ socket: SocketIOSocket, error: SocketIOError) {}
     public func disconnect(_ socket: SocketIOSocket, reason: DisconnectReason) {}
