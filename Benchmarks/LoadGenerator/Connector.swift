@@ -1,33 +1,54 @@
 import NIOCore
 import NIOPosix
 
-/// Opens many client connections with bounded concurrency, on one event loop.
+/// What the scenarios hold of a client, whatever its transport.
+protocol LoadClient: AnyObject {
+    var isReady: Bool { get }
+    func close()
+}
+
+/// Opens connections to the server, and many clients with bounded concurrency, on one event loop.
 final class Connector {
     let loop: EventLoop
     let host: String
     let port: Int
     let path: String
-    let stats: Stats
+    private let address: SocketAddress
 
-    init(loop: EventLoop, host: String, port: Int, path: String, stats: Stats) {
+    init(loop: EventLoop, host: String, port: Int, path: String) throws {
         self.loop = loop
         self.host = host
         self.port = port
         self.path = path
-        self.stats = stats
+        // Resolved once: connect(host:port:) would run getaddrinfo for every connection.
+        self.address = try SocketAddress.makeAddressResolvingHost(host, port: port)
     }
 
-    /// Connects `count` clients (client i subscribes to `channel(i)` when not nil); completes
-    /// when every one is ready or has failed.
-    func open(count: Int, concurrency: Int, closeAfterConnect: Bool = false, channel: @escaping (Int) -> String?) -> EventLoopFuture<[RawWebSocketClient]> {
-        let done = loop.makePromise(of: [RawWebSocketClient].self)
-        let address: SocketAddress
-        do {
-            address = try SocketAddress.makeAddressResolvingHost(host, port: port)
-        } catch {
-            return loop.makeFailedFuture(error)
-        }
-        var clients: [RawWebSocketClient] = []
+    /// One TCP connection with `handler` as its only handler.
+    func connect(_ handler: ChannelHandler) -> EventLoopFuture<Void> {
+        ClientBootstrap(group: loop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(10))
+            .channelInitializer { channel in
+                // Closing with a reset leaves no TIME_WAIT behind: thousands of those make
+                // every new connect() search for a free port, and the generator would
+                // measure itself.
+                let linger = (channel as? SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0))
+                    ?? channel.eventLoop.makeSucceededVoidFuture()
+                return linger.flatMapThrowing { try channel.pipeline.syncOperations.addHandler(handler) }
+            }
+            .connect(to: address)
+            .map { _ in }
+    }
+
+    /// Starts `count` clients, at most `concurrency` of them settling at once; `make(i, settled)`
+    /// creates and starts client i, which calls `settled` once ready or failed. Completes when
+    /// every one has settled.
+    func open<Client: LoadClient>(
+        count: Int, concurrency: Int, make: @escaping (Int, @escaping (Bool) -> Void) -> Client
+    ) -> EventLoopFuture<[Client]> {
+        let done = loop.makePromise(of: [Client].self)
+        var clients: [Client] = []
         var started = 0
         var finished = 0
         guard count > 0 else { return loop.makeSucceededFuture([]) }
@@ -44,30 +65,33 @@ final class Connector {
         func startNext() {
             let index = started
             started += 1
-            let client = RawWebSocketClient(host: "\(host):\(port)", path: path, channel: channel(index), stats: stats) { _ in
-                finishOne()
-            }
-            client.closeAfterConnect = closeAfterConnect
-            clients.append(client)
-            ClientBootstrap(group: loop)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .connectTimeout(.seconds(10))
-                .channelInitializer { channel in
-                    // Closing with a reset leaves no TIME_WAIT behind: thousands of those make
-                    // every new connect() search for a free port, and the generator would
-                    // measure itself.
-                    let linger = (channel as? SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0))
-                        ?? channel.eventLoop.makeSucceededVoidFuture()
-                    return linger.flatMapThrowing { try channel.pipeline.syncOperations.addHandler(client) }
-                }
-                // A resolved address: connect(host:port:) would run getaddrinfo for every connection.
-                .connect(to: address)
-                .whenFailure { _ in client.settle(false) }
+            clients.append(make(index) { _ in finishOne() })
         }
 
         loop.execute {
             for _ in 0..<min(concurrency, count) { startNext() }
         }
         return done.futureResult
+    }
+
+    /// `count` WebSocket clients; client i subscribes to `channel(i)` when not nil.
+    func openWebSockets(count: Int, concurrency: Int, stats: Stats, closeAfterConnect: Bool = false,
+                        channel: @escaping (Int) -> String?) -> EventLoopFuture<[RawWebSocketClient]> {
+        open(count: count, concurrency: concurrency) { index, settled in
+            let client = RawWebSocketClient(host: "\(self.host):\(self.port)", path: self.path, channel: channel(index),
+                                            stats: stats, onSettled: settled)
+            client.closeAfterConnect = closeAfterConnect
+            client.start(self)
+            return client
+        }
+    }
+
+    /// `count` long-polling clients.
+    func openPolling(count: Int, concurrency: Int, stats: Stats, mode: @escaping (Int) -> PollingClient.Mode) -> EventLoopFuture<[PollingClient]> {
+        open(count: count, concurrency: concurrency) { index, settled in
+            let client = PollingClient(connector: self, mode: mode(index), stats: stats, onSettled: settled)
+            client.start()
+            return client
+        }
     }
 }

@@ -4,7 +4,8 @@ import NIOCore
 import NIOPosix
 
 /// A Socket.IO load generator for any Engine.IO v4 / Socket.IO v5 server that follows the
-/// channel contract (`__subscribe__` → room; a `message` with `{"ch": …}` relayed to the room).
+/// channel contract (`__subscribe__` → room; a `message` with `{"ch": …}` relayed to the room),
+/// over WebSocket or HTTP long-polling.
 /// It runs on one event loop (pin it to a core) and prints one JSON line of results.
 @main
 struct LoadGenerator: AsyncParsableCommand {
@@ -21,14 +22,19 @@ struct Target: ParsableArguments {
     @Option(help: "Connections being opened at once.") var concurrency = 200
 }
 
+enum Transport: String, ExpressibleByArgument {
+    case websocket
+    case polling
+}
+
 /// The loop everything runs on, and the shared counters.
 struct Harness {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     var loop: EventLoop { group.next() }
     let stats = Stats()
 
-    func connector(_ target: Target) -> Connector {
-        Connector(loop: loop, host: target.host, port: target.port, path: target.path, stats: stats)
+    func connector(_ target: Target) throws -> Connector {
+        try Connector(loop: loop, host: target.host, port: target.port, path: target.path)
     }
 
     func on<T: Sendable>(_ body: @escaping () -> T) async throws -> T {
@@ -96,6 +102,7 @@ struct FanOut: AsyncParsableCommand {
 
     @OptionGroup var target: Target
     @Option(help: "Subscribers.") var subscribers = 1000
+    @Option(help: "The subscribers' transport (the publisher's is WebSocket).") var transport = Transport.websocket
     @Option(help: "Message size in bytes.") var size = 32
     @Option(help: "Messages per second from the publisher; 0 = as fast as the server keeps up.") var rate = 0
     @Option(help: "With --rate 0: messages in flight (sent, not yet delivered to everyone).") var window = 32
@@ -104,16 +111,26 @@ struct FanOut: AsyncParsableCommand {
     func run() async throws {
         let harness = Harness()
         let stats = harness.stats
-        let connector = harness.connector(target)
-        let subs = try await connector.open(count: subscribers, concurrency: target.concurrency) { _ in "bench" }.get()
-        let publisher = try await connector.open(count: 1, concurrency: 1) { _ in nil }.get()[0]
+        let connector = try harness.connector(target)
+        let subs: [LoadClient]
+        switch transport {
+        case .websocket:
+            subs = try await connector.openWebSockets(count: subscribers, concurrency: target.concurrency, stats: stats) { _ in "bench" }.get()
+        case .polling:
+            subs = try await connector.openPolling(count: subscribers, concurrency: target.concurrency, stats: stats) { _ in .poll(channel: "bench") }.get()
+        }
+        let publisher = try await connector.openWebSockets(count: 1, concurrency: 1, stats: stats) { _ in nil }.get()[0]
         let ready = try await harness.on { stats.ready }
         let template = messageText(channel: "bench", size: size)
         let subscribers = self.subscribers, rate = self.rate, window = self.window
         var carry = 0.0
+        var lastTick = Clock.nanoseconds()
         let task = harness.loop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(1)) { _ in
             if rate > 0 {
-                carry += Double(rate) / 1000
+                // By the clock, not by the tick count: a busy loop runs the ticks late.
+                let now = Clock.nanoseconds()
+                carry += Double(rate) * Double(now - lastTick) / 1e9
+                lastTick = now
                 while carry >= 1 { publish(publisher, template, stats: stats, flush: false); carry -= 1 }
                 publisher.context?.flush()
             } else {
@@ -129,7 +146,7 @@ struct FanOut: AsyncParsableCommand {
         let result = try await harness.on { () -> [String: Any] in
             let sorted = stats.latencies.sorted()
             return [
-                "scenario": "fanout", "subscribers": subscribers, "ready": ready - 1, "size": size, "rate": rate,
+                "scenario": "fanout", "transport": transport.rawValue, "subscribers": subscribers, "ready": ready - 1, "size": size, "rate": rate,
                 "sent": stats.sent, "expected": stats.sent * subscribers, "received": stats.received,
                 "deliveries_per_s": Double(measured.received) / measured.seconds,
                 "p50_ms": stats.percentile(0.5, of: sorted), "p90_ms": stats.percentile(0.9, of: sorted),
@@ -139,7 +156,7 @@ struct FanOut: AsyncParsableCommand {
             ]
         }
         report(result)
-        _ = try await harness.on { for client in subs + [publisher] { client.close() } }
+        _ = try await harness.on { for client in subs + [publisher] as [LoadClient] { client.close() } }
         try await harness.group.shutdownGracefully()
     }
 }
@@ -158,14 +175,17 @@ struct ManyChannels: AsyncParsableCommand {
         let harness = Harness()
         let stats = harness.stats
         let group = self.group
-        let all = try await harness.connector(target).open(count: clients, concurrency: target.concurrency) { "g\($0 / group)" }.get()
+        let all = try await harness.connector(target).openWebSockets(count: clients, concurrency: target.concurrency, stats: stats) { "g\($0 / group)" }.get()
         let ready = try await harness.on { stats.ready }
         let templates = (0..<(clients + group - 1) / group).map { messageText(channel: "g\($0)", size: size) }
-        let perTick = rate * Double(clients) / 100  // every 10 ms
+        let perSecond = rate * Double(clients)
         var carry = 0.0
         var next = 0
+        var lastTick = Clock.nanoseconds()
         let task = harness.loop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(10)) { _ in
-            carry += perTick
+            let now = Clock.nanoseconds()
+            carry += perSecond * Double(now - lastTick) / 1e9
+            lastTick = now
             var touched: [RawWebSocketClient] = []
             while carry >= 1 {
                 let client = all[next % all.count]
@@ -208,7 +228,7 @@ struct Idle: AsyncParsableCommand {
         let harness = Harness()
         let stats = harness.stats
         let started = Clock.nanoseconds()
-        let all = try await harness.connector(target).open(count: connections, concurrency: target.concurrency) { _ in nil }.get()
+        let all = try await harness.connector(target).openWebSockets(count: connections, concurrency: target.concurrency, stats: stats) { _ in nil }.get()
         let elapsed = Double(Clock.nanoseconds() - started) / 1e9
         let (ready, failed) = try await harness.on { (stats.ready, stats.failed) }
         report(["scenario": "idle", "connections": connections, "ready": ready, "failed": failed, "seconds_to_connect": elapsed])
@@ -222,9 +242,11 @@ struct Idle: AsyncParsableCommand {
 }
 
 struct ConnectRate: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "connect", abstract: "Handshakes per second over WebSocket.")
+    static let configuration = CommandConfiguration(
+        commandName: "connect", abstract: "Handshakes per second: over WebSocket, or over polling then upgraded to WebSocket.")
 
     @OptionGroup var target: Target
+    @Option(help: "websocket, or polling (then upgrade).") var transport = Transport.websocket
     @Option(help: "Connections in total.") var count = 20000
 
     func run() async throws {
@@ -232,11 +254,17 @@ struct ConnectRate: AsyncParsableCommand {
         let stats = harness.stats
         let cpu0 = ProcessCPU.seconds()
         let started = Clock.nanoseconds()
-        _ = try await harness.connector(target).open(count: count, concurrency: target.concurrency, closeAfterConnect: true) { _ in nil }.get()
+        let connector = try harness.connector(target)
+        switch transport {
+        case .websocket:
+            _ = try await connector.openWebSockets(count: count, concurrency: target.concurrency, stats: stats, closeAfterConnect: true) { _ in nil }.get()
+        case .polling:
+            _ = try await connector.openPolling(count: count, concurrency: target.concurrency, stats: stats) { _ in .upgradeAndClose }.get()
+        }
         let elapsed = Double(Clock.nanoseconds() - started) / 1e9
         let cpu = ProcessCPU.seconds() - cpu0
         let (handshakes, failed) = try await harness.on { (stats.handshakes, stats.failed) }
-        report(["scenario": "connect", "count": count, "handshakes": handshakes, "failed": failed,
+        report(["scenario": "connect", "transport": transport.rawValue, "count": count, "handshakes": handshakes, "failed": failed,
                 "handshakes_per_s": Double(handshakes) / elapsed, "generator_cpu_percent": cpu / elapsed * 100])
         try await harness.group.shutdownGracefully()
     }

@@ -2,12 +2,13 @@ import NIOCore
 
 /// One Socket.IO client over WebSocket, spoken by hand for speed: the HTTP upgrade, Engine.IO
 /// open, Socket.IO CONNECT, an optional `__subscribe__`, then counting `message` events and
-/// reading the send timestamp (`"t":NANOSECONDS`) inside each.
-final class RawWebSocketClient: ChannelInboundHandler {
+/// reading the send timestamp (`"t":NANOSECONDS`) inside each. With `upgradeSid` it is instead
+/// the WebSocket half of a long-polling session's upgrade (`2probe`, `3probe`, `5`).
+final class RawWebSocketClient: ChannelInboundHandler, LoadClient {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    enum Phase { case upgrading, awaitingOpen, awaitingConnect, subscribing, ready, closed }
+    enum Phase { case upgrading, probing, awaitingOpen, awaitingConnect, subscribing, ready, closed }
 
     private let host: String
     private let path: String
@@ -19,6 +20,9 @@ final class RawWebSocketClient: ChannelInboundHandler {
     private(set) var phase = Phase.upgrading
     private(set) var context: ChannelHandlerContext?
     var closeAfterConnect = false
+    /// The polling session this connection upgrades.
+    var upgradeSid: String?
+    var isReady: Bool { phase == .ready }
 
     /// `onSettled(true)` once ready (or connected, with `closeAfterConnect`); `onSettled(false)`
     /// if it closes before.
@@ -30,6 +34,10 @@ final class RawWebSocketClient: ChannelInboundHandler {
         self.onSettled = onSettled
     }
 
+    func start(_ connector: Connector) {
+        connector.connect(self).whenFailure { _ in self.settle(false) }
+    }
+
     func settle(_ success: Bool) {
         guard !settled else { return }
         settled = true
@@ -39,7 +47,8 @@ final class RawWebSocketClient: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         self.context = context
-        let request = "GET \(path)?EIO=4&transport=websocket HTTP/1.1\r\nHost: \(host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        let session = upgradeSid.map { "&sid=\($0)" } ?? ""
+        let request = "GET \(path)?EIO=4&transport=websocket\(session) HTTP/1.1\r\nHost: \(host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: request)), promise: nil)
     }
@@ -67,7 +76,12 @@ final class RawWebSocketClient: ChannelInboundHandler {
                 context.close(promise: nil)
                 return
             }
-            phase = .awaitingOpen
+            if upgradeSid != nil {
+                phase = .probing
+                send("2probe", context: context)
+            } else {
+                phase = .awaitingOpen
+            }
             incoming = buffer
             buffer = ByteBuffer()
         } else if buffer.readableBytes > 0 {
@@ -140,6 +154,11 @@ final class RawWebSocketClient: ChannelInboundHandler {
             return
         }
         switch (phase, type) {
+        case (.probing, UInt8(ascii: "3")):
+            send("5", context: context)
+            phase = .closed
+            settle(true)
+            context.close(promise: nil)
         case (_, UInt8(ascii: "2")):
             send("3", context: context)
         case (.awaitingOpen, UInt8(ascii: "0")):
