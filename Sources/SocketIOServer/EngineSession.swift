@@ -23,9 +23,9 @@ final class EngineSession: @unchecked Sendable {
     private var probe: WebSocketOutput?
     private var pendingPoll: ((PollOutcome) -> Void)?
     private var outbox: [EngineIOPacket] = []
-    private var pingTask: Scheduled<Void>?
-    private var pongDeadline: Scheduled<Void>?
-    private var connectDeadline: Scheduled<Void>?
+    private var pingTask: NIOScheduledCallback?
+    private var pongDeadline: NIOScheduledCallback?
+    private var connectDeadline: NIOScheduledCallback?
     /// A server-closed polling session stays reachable for one more GET, so that the client
     /// reads what was queued (a DISCONNECT, the close packet) instead of a "Session ID unknown".
     private var drainingAfterClose = false
@@ -50,12 +50,7 @@ final class EngineSession: @unchecked Sendable {
         let handshake = context.handshakeJSON(id, webSocket == nil)
         send([EngineIOPacket(.open, payload: ByteBuffer(string: handshake))])
         schedulePing()
-        connectDeadline = eventLoop.scheduleTask(in: .milliseconds(context.configuration.connectTimeout)) { [self] in
-            if !socketIO.hasConnectedNamespace {
-                context.logger.debug("no CONNECT in time", metadata: ["sid": "\(id)"])
-                close(reason: .transportClose)
-            }
-        }
+        connectDeadline = schedule(.connectDeadline, in: context.configuration.connectTimeout)
     }
 
     func namespaceConnected() {
@@ -73,7 +68,7 @@ final class EngineSession: @unchecked Sendable {
         eventLoop.assertInEventLoop()
         guard !state.isClosed else { return }
         if state.isWebSocket, let webSocket {
-            webSocket.write(message)
+            webSocket.write(message, callerLoop: eventLoop)
         } else {
             outbox.append(contentsOf: message.packets)
             flushPoll()
@@ -201,7 +196,7 @@ final class EngineSession: @unchecked Sendable {
         guard let probe else { return }
         switch packet.kind {
         case .ping where packet.payload.readableBytesView.elementsEqual("probe".utf8):
-            probe.write(OutboundMessage([EngineIOPacket(.pong, payload: packet.payload)]))
+            probe.write(OutboundMessage([EngineIOPacket(.pong, payload: packet.payload)]), callerLoop: eventLoop)
             // The client waits for its current poll to return before it sends the upgrade.
             if let responder = pendingPoll {
                 pendingPoll = nil
@@ -222,7 +217,7 @@ final class EngineSession: @unchecked Sendable {
             }
             let queued = outbox
             outbox.removeAll()
-            if !queued.isEmpty { probe.write(OutboundMessage(queued)) }
+            if !queued.isEmpty { probe.write(OutboundMessage(queued), callerLoop: eventLoop) }
         default:
             probe.channel.close(promise: nil)
         }
@@ -232,11 +227,27 @@ final class EngineSession: @unchecked Sendable {
 
     private func schedulePing() {
         pingTask?.cancel()
-        let configuration = context.configuration
-        pingTask = eventLoop.scheduleTask(in: .milliseconds(configuration.pingInterval)) { [self] in
+        pingTask = schedule(.ping, in: context.configuration.pingInterval)
+    }
+
+    private func schedule(_ kind: SessionTimer.Kind, in milliseconds: Int64) -> NIOScheduledCallback? {
+        try? eventLoop.scheduleCallback(in: .milliseconds(milliseconds), handler: SessionTimer(session: self, kind: kind))
+    }
+
+    fileprivate func timerFired(_ kind: SessionTimer.Kind) {
+        switch kind {
+        case .ping:
+            pingTask = nil
             send([EngineIOPacket(.ping)])
-            pongDeadline = eventLoop.scheduleTask(in: .milliseconds(configuration.pingTimeout)) { [self] in
-                close(reason: .pingTimeout)
+            pongDeadline = schedule(.pongDeadline, in: context.configuration.pingTimeout)
+        case .pongDeadline:
+            pongDeadline = nil
+            close(reason: .pingTimeout)
+        case .connectDeadline:
+            connectDeadline = nil
+            if !socketIO.hasConnectedNamespace {
+                context.logger.debug("no CONNECT in time", metadata: ["sid": "\(id)"])
+                close(reason: .transportClose)
             }
         }
     }
@@ -269,7 +280,7 @@ final class EngineSession: @unchecked Sendable {
             // A server-initiated close tells the client so; after a client's close or a dead
             // transport there is nobody to tell.
             if serverInitiated {
-                webSocket.write(OutboundMessage([closePacket]))
+                webSocket.write(OutboundMessage([closePacket]), callerLoop: eventLoop)
             }
             webSocket.flushAndClose()
         }
@@ -282,5 +293,18 @@ final class EngineSession: @unchecked Sendable {
         }
         outbox.removeAll()
         context.logger.debug("session closed", metadata: ["sid": "\(id)", "reason": "\(reason.rawValue)"])
+    }
+}
+
+/// A session's timer as a NIO scheduled callback: unlike `scheduleTask` it needs no promise,
+/// future or closure, which cost about 400 bytes for every idle connection's next ping.
+private struct SessionTimer: NIOScheduledCallbackHandler, Sendable {
+    enum Kind { case ping, pongDeadline, connectDeadline }
+
+    let session: EngineSession
+    let kind: Kind
+
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        session.timerFired(kind)
     }
 }

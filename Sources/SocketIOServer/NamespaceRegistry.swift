@@ -3,13 +3,14 @@ import NIOConcurrencyHelpers
 /// The connected sockets of one namespace and the channels they are in.
 ///
 /// Shared across event loops because a broadcast reaches sockets on every loop; the lock is
-/// held only to copy out the recipients, never while sending.
+/// held only to take the recipients, never while sending.
 final class NamespaceRegistry: @unchecked Sendable {
     let name: String
 
     private struct State {
-        var sockets: [String: SocketIOSocket] = [:]
-        var channels: [String: [String: SocketIOSocket]] = [:]
+        var byID: [String: SocketIOSocket] = [:]
+        var all = IdentitySet<SocketIOSocket>()
+        var channels: [String: IdentitySet<SocketIOSocket>] = [:]
     }
 
     private let state = NIOLockedValueBox(State())
@@ -19,43 +20,76 @@ final class NamespaceRegistry: @unchecked Sendable {
     }
 
     func add(_ socket: SocketIOSocket) {
-        state.withLockedValue { $0.sockets[socket.id] = socket }
+        state.withLockedValue {
+            $0.byID[socket.id] = socket
+            $0.all.insert(socket)
+        }
     }
 
     func remove(_ socket: SocketIOSocket) {
-        state.withLockedValue { _ = $0.sockets.removeValue(forKey: socket.id) }
+        state.withLockedValue {
+            _ = $0.byID.removeValue(forKey: socket.id)
+            $0.all.remove(socket)
+        }
     }
 
     func socket(_ id: String) -> SocketIOSocket? {
-        state.withLockedValue { $0.sockets[id] }
+        state.withLockedValue { $0.byID[id] }
     }
 
     func join(_ socket: SocketIOSocket, channel: String) {
-        state.withLockedValue { $0.channels[channel, default: [:]][socket.id] = socket }
+        state.withLockedValue { $0.channels[channel, default: IdentitySet<SocketIOSocket>()].insert(socket) }
     }
 
     func leave(_ socket: SocketIOSocket, channel: String) {
         state.withLockedValue { state in
-            state.channels[channel]?.removeValue(forKey: socket.id)
+            state.channels[channel]?.remove(socket)
             if state.channels[channel]?.isEmpty == true { state.channels.removeValue(forKey: channel) }
         }
     }
 
-    var allSockets: [SocketIOSocket] {
-        state.withLockedValue { Array($0.sockets.values) }
+    var allSockets: ContiguousArray<SocketIOSocket> {
+        state.withLockedValue { $0.all.members }
     }
 
     /// Subscribers of any of `channels`, each once.
-    func subscribers(of channels: [String]) -> [SocketIOSocket] {
+    func subscribers(of channels: [String]) -> ContiguousArray<SocketIOSocket> {
         state.withLockedValue { state in
-            if channels.count == 1 { return Array((state.channels[channels[0]] ?? [:]).values) }
-            var seen: [String: SocketIOSocket] = [:]
+            if channels.count == 1 { return state.channels[channels[0]]?.members ?? [] }
+            var seen = IdentitySet<SocketIOSocket>()
             for channel in channels {
-                for (id, socket) in state.channels[channel] ?? [:] { seen[id] = socket }
+                for socket in state.channels[channel]?.members ?? [] { seen.insert(socket) }
             }
-            return Array(seen.values)
+            return seen.members
         }
     }
 
-    var count: Int { state.withLockedValue { $0.sockets.count } }
+    var count: Int { state.withLockedValue { $0.byID.count } }
+}
+
+/// Objects with O(1) insertion and removal, kept in one array so that a broadcast takes its
+/// recipients by sharing that array's storage (copy on write) rather than copying a thousand
+/// references out of a dictionary.
+struct IdentitySet<Element: AnyObject> {
+    private(set) var members: ContiguousArray<Element> = []
+    private var positions: [ObjectIdentifier: Int] = [:]
+
+    var isEmpty: Bool { members.isEmpty }
+
+    mutating func insert(_ element: Element) {
+        let key = ObjectIdentifier(element)
+        guard positions[key] == nil else { return }
+        positions[key] = members.count
+        members.append(element)
+    }
+
+    /// Moves the last member into the hole: order is not kept.
+    mutating func remove(_ element: Element) {
+        guard let position = positions.removeValue(forKey: ObjectIdentifier(element)) else { return }
+        let last = members.removeLast()
+        if position < members.count {
+            members[position] = last
+            positions[ObjectIdentifier(last)] = position
+        }
+    }
 }

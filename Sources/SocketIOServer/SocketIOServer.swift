@@ -64,6 +64,10 @@ public final class SocketIOServer: Service, @unchecked Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // NIO keeps each connection's last read buffer for the next read: with its default
+            // 2 KiB first size that is 2 KiB per idle client. Start small; it still grows (and
+            // shrinks back) with what each connection reads.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try Self.configureHTTP(channel: channel, context: context)
@@ -151,9 +155,10 @@ public final class SocketIOServer: Service, @unchecked Sendable {
         // The excluded sender is found once; recipients are then told apart by identity, not by
         // comparing 20-character ids a thousand times.
         let excluded = excluding.flatMap { registry.socket($0) }
+        let callerLoop = MultiThreadedEventLoopGroup.currentEventLoop
         var count = 0
         for socket in recipients where socket !== excluded {
-            socket.sendEncoded(encoded)
+            socket.sendEncoded(encoded, callerLoop: callerLoop)
             count += 1
         }
         return count

@@ -101,9 +101,11 @@ public final class SocketIOSocket: @unchecked Sendable {
     }
 
     /// Sends a message encoded once for all recipients of a broadcast. On the socket's own
-    /// loop it goes straight through, without a closure per recipient.
-    func sendEncoded(_ message: OutboundMessage) {
-        if session.eventLoop.inEventLoop {
+    /// loop it goes straight through, without a closure per recipient. `callerLoop` is the loop
+    /// the broadcast runs on, found once for all recipients (nil off any loop): comparing it is
+    /// cheaper than asking each socket's loop whether it is the current thread.
+    func sendEncoded(_ message: OutboundMessage, callerLoop: EventLoop?) {
+        if let callerLoop, callerLoop === session.eventLoop {
             if isConnected, !isFinished { session.send(message) }
         } else {
             session.eventLoop.execute { [self] in

@@ -9,21 +9,26 @@ import NIOCore
 /// the end of the tick: one pass through NIO's write path per socket, not one per message.
 final class WebSocketOutput: @unchecked Sendable {
     let channel: Channel
+    /// The channel's loop, kept: asking the channel for it on every write costs a getter call.
+    private let loop: EventLoop
     private let head: HeadWriter
     private let flusher: FlushBatcher
     private var pending: ByteBuffer?
 
     init(channel: Channel, head: HeadWriter) {
         self.channel = channel
+        self.loop = channel.eventLoop
         self.head = head
         self.flusher = FlushBatcher.forLoop(channel.eventLoop)
     }
 
-    func write(_ message: OutboundMessage) {
-        if channel.eventLoop.inEventLoop {
+    /// `callerLoop` is the loop the caller runs on: its session's. An upgraded connection may
+    /// have been accepted on another loop than the session's; then the write hops over.
+    func write(_ message: OutboundMessage, callerLoop: EventLoop) {
+        if callerLoop === loop {
             writeOnLoop(message.webSocketFrames)
         } else {
-            channel.eventLoop.execute { self.writeOnLoop(message.webSocketFrames) }
+            loop.execute { self.writeOnLoop(message.webSocketFrames) }
         }
     }
 
