@@ -75,8 +75,9 @@ final class HTTPLink: ChannelInboundHandler {
         return (found.status, body)
     }
 
-    /// Where the head ends (after its blank line), if it has.
-    private static func headLength(_ raw: UnsafeRawBufferPointer) -> Int? {
+    /// Where the head ends (after its blank line), if it has. A plain loop: the generic
+    /// `firstRange(of:)` took a sixth of the generator's time in the connect scenario.
+    static func headLength(_ raw: UnsafeRawBufferPointer) -> Int? {
         guard raw.count >= 4 else { return nil }
         for index in 3..<raw.count where raw[index] == 0x0A && raw[index - 1] == 0x0D && raw[index - 2] == 0x0A && raw[index - 3] == 0x0D {
             return index + 1

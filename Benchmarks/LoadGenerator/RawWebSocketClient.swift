@@ -68,9 +68,9 @@ final class RawWebSocketClient: ChannelInboundHandler, LoadClient {
         var incoming = unwrapInboundIn(data)
         if phase == .upgrading {
             buffer.writeBuffer(&incoming)
-            guard let end = buffer.readableBytesView.firstRange(of: Array("\r\n\r\n".utf8)) else { return }
+            guard let headLength = buffer.withUnsafeReadableBytes({ HTTPLink.headLength($0) }) else { return }
             let status = buffer.getString(at: buffer.readerIndex, length: 12) ?? ""
-            buffer.moveReaderIndex(to: end.upperBound)
+            buffer.moveReaderIndex(forwardBy: headLength)
             guard status.hasSuffix("101") else {
                 phase = .closed
                 context.close(promise: nil)

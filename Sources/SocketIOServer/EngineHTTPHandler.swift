@@ -1,9 +1,16 @@
 import NIOCore
 import NIOHTTP1
+import NIOWebSocket
 import SocketIOCodec
 
-/// Serves the HTTP side of one TCP connection: Engine.IO long-polling, CORS preflight and static
-/// files. Request bodies are bounded by `maxPayload` while they arrive, never after.
+/// Serves the HTTP side of one TCP connection: Engine.IO long-polling, CORS preflight, static
+/// files, and the upgrade to WebSocket. Request bodies are bounded by `maxPayload` while they
+/// arrive, never after.
+///
+/// It upgrades by itself rather than through NIO's `HTTPServerUpgradeHandler`: that one looks at
+/// a connection's first request only (aiohttp upgrades on the keep-alive connection it polled
+/// on, so it had to be re-added after every response), and its chain of futures and handler
+/// removals was a quarter of the server's time per WebSocket handshake.
 final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -16,11 +23,15 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The session whose GET this connection holds open, so a dropped connection ends it.
     private var parkedSession: EngineSession?
 
-    private let makeUpgradeHandler: (EngineHTTPHandler) -> HTTPServerUpgradeHandler
+    /// The names under which the pipeline holds NIO's HTTP handlers, which an upgrade removes.
+    enum HandlerName {
+        static let encoder = "http-encoder"
+        static let decoder = "http-decoder"
+        static let others = ["http-pipelining", "http-errors"]
+    }
 
-    init(server: ServerContext, makeUpgradeHandler: @escaping (EngineHTTPHandler) -> HTTPServerUpgradeHandler) {
+    init(server: ServerContext) {
         self.server = server
-        self.makeUpgradeHandler = makeUpgradeHandler
         self.staticFiles = server.configuration.staticDirectory.map(StaticFiles.init(root:))
     }
 
@@ -47,10 +58,93 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .end:
             guard !discardingBody, let head else { return }
             self.head = nil
-            route(context: context, head: head, body: body ?? ByteBuffer())
+            if Self.asksForWebSocket(head) {
+                upgradeOrRoute(context: context, head: head)
+            } else {
+                route(context: context, head: head, body: body ?? ByteBuffer())
+            }
             body = nil
         }
     }
+
+    // MARK: Upgrade
+
+    private static func asksForWebSocket(_ head: HTTPRequestHead) -> Bool {
+        head.headers[canonicalForm: "upgrade"].contains { $0.lowercased() == "websocket" }
+            && head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
+    }
+
+    /// Upgrades a WebSocket request for the Engine.IO path with `EIO=4&transport=websocket`, and
+    /// an upgrade of a session only while it is still on long-polling; anything else is routed
+    /// as plain HTTP, which answers with the matching Engine.IO error.
+    private func upgradeOrRoute(context: ChannelHandlerContext, head: HTTPRequestHead) {
+        let request = HandshakeRequest(head: head, peer: context.channel.remoteAddress?.ipAddress ?? "",
+                                       trustedProxies: server.configuration.trustedProxies)
+        let query = QueryString.parse(request.query)
+        guard isEnginePath(request.path[...]), query["EIO"] == "4", query["transport"] == "websocket" else {
+            return route(context: context, head: head, body: ByteBuffer())
+        }
+        guard let sid = query["sid"] else {
+            return upgrade(context: context, head: head, request: request, sid: nil)
+        }
+        guard let session = server.session(sid) else {
+            return route(context: context, head: head, body: ByteBuffer())
+        }
+        session.eventLoop.submit { session.canProbe }.hop(to: context.eventLoop).whenComplete { [self] canProbe in
+            if case .success(true) = canProbe {
+                upgrade(context: context, head: head, request: request, sid: sid)
+            } else {
+                route(context: context, head: head, body: ByteBuffer())
+            }
+        }
+    }
+
+    /// Answers 101, swaps the HTTP handlers for the WebSocket ones and the Engine.IO transport.
+    /// The 101 is written but not flushed: it leaves in one write with the open packet.
+    private func upgrade(context: ChannelHandlerContext, head: HTTPRequestHead, request: HandshakeRequest, sid: String?) {
+        // NIO's upgrader checks the key and version and computes Sec-WebSocket-Accept; its
+        // future is already complete when it returns.
+        Self.acceptHeaders.buildUpgradeResponse(channel: context.channel, upgradeRequest: head, initialResponseHeaders: HTTPHeaders())
+            .whenComplete { [self] result in
+                guard case .success(let headers) = result, context.channel.isActive else {
+                    return route(context: context, head: head, body: ByteBuffer())
+                }
+                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))),
+                              promise: nil)
+                let pipeline = context.pipeline.syncOperations
+                let maxPayload = server.configuration.maxPayload
+                do {
+                    for name in [HandlerName.encoder] + HandlerName.others { pipeline.removeHandler(name: name, promise: nil) }
+                    try pipeline.addHandlers([
+                        WebSocketFrameEncoder(),
+                        ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: max(maxPayload, 16))),
+                        WebSocketProtocolErrorHandler(),
+                        NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024,
+                                                    maxAccumulatedFrameSize: maxPayload),
+                        WebSocketTransportHandler(server: server, request: request, upgradingSID: sid),
+                    ])
+                    pipeline.removeHandler(context: context, promise: nil)
+                    // Last: whatever bytes came after the request (a first frame) go on to the
+                    // WebSocket decoder.
+                    pipeline.removeHandler(name: HandlerName.decoder, promise: nil)
+                    // A new session's open packet carries the 101 out; a probe waits for the client.
+                    if sid != nil { context.channel.flush() }
+                } catch {
+                    context.close(promise: nil)
+                }
+            }
+    }
+
+    private static let acceptHeaders = NIOWebSocketServerUpgrader(
+        shouldUpgrade: { channel, _ in channel.eventLoop.makeSucceededFuture(HTTPHeaders()) },
+        upgradePipelineHandler: { channel, _ in channel.eventLoop.makeSucceededVoidFuture() })
+
+    private func isEnginePath(_ path: Substring) -> Bool {
+        let enginePath = server.configuration.path
+        return path == enginePath || path + "/" == enginePath
+    }
+
+    // MARK: HTTP
 
     func channelInactive(context: ChannelHandlerContext) {
         if let session = parkedSession {
@@ -69,7 +163,7 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func route(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer) {
         let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
         let enginePath = server.configuration.path
-        if path == enginePath || path + "/" == enginePath {
+        if isEnginePath(path) {
             engineRequest(context: context, head: head, body: body)
         } else if path == enginePath + "socket.io.js", head.method == .GET || head.method == .HEAD {
             if let script = server.clientScript.body {
@@ -181,10 +275,6 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        if keepAlive {
-            // Before `.end` releases the next request: let that one upgrade to WebSocket too.
-            try? context.pipeline.syncOperations.addHandler(makeUpgradeHandler(self), position: .before(self))
-        }
         let done = context.writeAndFlushPromise()
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
         if !keepAlive {

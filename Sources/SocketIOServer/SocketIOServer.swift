@@ -76,67 +76,15 @@ public final class SocketIOServer: Service, @unchecked Sendable {
     }
 
     /// The HTTP/1.1 pipeline, built by hand rather than with `configureHTTPServerPipeline` so
-    /// that the WebSocket upgrade handler can be re-armed before every request: NIO's upgrade
-    /// handler only looks at the first request of a connection, and aiohttp (python-socketio's
-    /// asyncio client) sends its upgrade on the keep-alive connection it polled on.
+    /// that `EngineHTTPHandler` can find the handlers a WebSocket upgrade removes.
     private static func configureHTTP(channel: Channel, context: ServerContext) throws {
-        let configuration = context.configuration
-        let encoder = HTTPResponseEncoder()
-        let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
-        let pipelining = HTTPServerPipelineHandler()
-        let protocolErrors = HTTPServerProtocolErrorHandler()
-        let makeUpgradeHandler = { (httpHandler: EngineHTTPHandler) -> HTTPServerUpgradeHandler in
-            let upgrader = NIOWebSocketServerUpgrader(
-                maxFrameSize: max(configuration.maxPayload, 16),
-                automaticErrorHandling: true,
-                shouldUpgrade: { channel, head in
-                    Self.shouldUpgrade(channel: channel, head: head, context: context)
-                },
-                upgradePipelineHandler: { channel, head in
-                    let request = HandshakeRequest(head: head, peer: channel.remoteAddress?.ipAddress ?? "", trustedProxies: configuration.trustedProxies)
-                    let sid = request.queryParameter("sid")
-                    return channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandlers([
-                            NIOWebSocketFrameAggregator(
-                                minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024,
-                                maxAccumulatedFrameSize: configuration.maxPayload),
-                            WebSocketTransportHandler(server: context, request: request, upgradingSID: sid),
-                        ])
-                    }
-                })
-            return HTTPServerUpgradeHandler(
-                upgraders: [upgrader], httpEncoder: encoder, extraHTTPHandlers: [decoder, pipelining, protocolErrors],
-                upgradeCompletionHandler: { ctx in ctx.pipeline.removeHandler(httpHandler, promise: nil) })
-        }
-        let httpHandler = EngineHTTPHandler(server: context, makeUpgradeHandler: makeUpgradeHandler)
         let sync = channel.pipeline.syncOperations
-        try sync.addHandler(encoder)
-        try sync.addHandler(decoder)
-        try sync.addHandler(pipelining)
-        try sync.addHandler(protocolErrors)
-        try sync.addHandler(makeUpgradeHandler(httpHandler))
-        try sync.addHandler(httpHandler)
-    }
-
-    /// Accepts a WebSocket only for the Engine.IO path with `EIO=4&transport=websocket`, and for
-    /// an upgrade only while the session is still on long-polling; anything else falls through
-    /// to the HTTP handler, which answers with the matching Engine.IO error.
-    private static func shouldUpgrade(channel: Channel, head: HTTPRequestHead, context: ServerContext) -> EventLoopFuture<HTTPHeaders?> {
-        let request = HandshakeRequest(head: head, peer: "", trustedProxies: [])
-        let query = QueryString.parse(request.query)
-        let enginePath = context.configuration.path
-        guard request.path == enginePath || request.path + "/" == enginePath,
-            query["EIO"] == "4", query["transport"] == "websocket"
-        else {
-            return channel.eventLoop.makeSucceededFuture(nil)
-        }
-        guard let sid = query["sid"] else {
-            return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
-        }
-        guard let session = context.session(sid) else {
-            return channel.eventLoop.makeSucceededFuture(nil)
-        }
-        return session.eventLoop.submit { session.canProbe ? HTTPHeaders() : nil }.hop(to: channel.eventLoop)
+        typealias Name = EngineHTTPHandler.HandlerName
+        try sync.addHandler(HTTPResponseEncoder(), name: Name.encoder)
+        try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)), name: Name.decoder)
+        try sync.addHandler(HTTPServerPipelineHandler(), name: Name.others[0])
+        try sync.addHandler(HTTPServerProtocolErrorHandler(), name: Name.others[1])
+        try sync.addHandler(EngineHTTPHandler(server: context))
     }
 
     // MARK: Out-of-band sending
