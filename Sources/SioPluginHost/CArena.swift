@@ -51,6 +51,12 @@ extension sio_buf {
         return Array(UnsafeRawBufferPointer(start: ptr, count: len))
     }
 
+    /// The bytes where they are, valid while the plugin's buffer is: parsing from here spares a copy.
+    var raw: UnsafeRawBufferPointer {
+        guard let ptr, len > 0 else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: ptr, count: len)
+    }
+
     var string: String? {
         guard let ptr, len > 0 else { return "" }
         return String(validating: UnsafeRawBufferPointer(start: ptr, count: len), as: UTF8.self)

@@ -242,6 +242,19 @@ extension JSONValue {
         }
     }
 
+    /// Bytes as they lie, for callers in other modules: the generic form above runs unspecialized
+    /// there, looking up generic metadata on every call.
+    public init(parsing bytes: UnsafeRawBufferPointer) throws(CodecError) {
+        self = try JSONParser.parse(UnsafeBufferPointer(start: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), count: bytes.count))
+    }
+
+    public init(parsing bytes: [UInt8]) throws(CodecError) {
+        let result = bytes.withUnsafeBufferPointer { buffer in
+            Result { () throws(CodecError) -> JSONValue in try JSONParser.parse(buffer) }
+        }
+        self = try result.get()
+    }
+
     public init(parsing string: String) throws(CodecError) {
         var string = string
         let result = string.withUTF8 { buffer in
