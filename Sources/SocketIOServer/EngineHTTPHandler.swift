@@ -99,7 +99,7 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// Answers 101, swaps the HTTP handlers for the WebSocket ones and the Engine.IO transport.
+    /// Answers 101 and swaps the HTTP handlers for the WebSocket transport.
     /// The 101 is written but not flushed: it leaves in one write with the open packet.
     private func upgrade(context: ChannelHandlerContext, head: HTTPRequestHead, request: HandshakeRequest, sid: String?) {
         // NIO's upgrader checks the key and version and computes Sec-WebSocket-Accept; its
@@ -112,17 +112,9 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))),
                               promise: nil)
                 let pipeline = context.pipeline.syncOperations
-                let maxPayload = server.configuration.maxPayload
                 do {
                     for name in [HandlerName.encoder] + HandlerName.others { pipeline.removeHandler(name: name, promise: nil) }
-                    try pipeline.addHandlers([
-                        WebSocketFrameEncoder(),
-                        ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: max(maxPayload, 16))),
-                        WebSocketProtocolErrorHandler(),
-                        NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024,
-                                                    maxAccumulatedFrameSize: maxPayload),
-                        WebSocketTransportHandler(server: server, request: request, upgradingSID: sid),
-                    ])
+                    try pipeline.addHandler(WebSocketTransportHandler(server: server, request: request, upgradingSID: sid))
                     pipeline.removeHandler(context: context, promise: nil)
                     // Last: whatever bytes came after the request (a first frame) go on to the
                     // WebSocket decoder.

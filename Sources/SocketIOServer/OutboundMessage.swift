@@ -21,6 +21,14 @@ final class OutboundMessage: Sendable {
 
 /// Server-to-client WebSocket frames (RFC 6455: final, unmasked).
 enum WebSocketFrameBytes {
+    /// A control frame (close 0x8, ping 0x9, pong 0xA); its payload is at most 125 bytes.
+    static func writeControl(opcode: UInt8, payload: ByteBuffer, into buffer: inout ByteBuffer) {
+        var payload = payload
+        buffer.writeInteger(0x80 | opcode)
+        buffer.writeInteger(UInt8(min(payload.readableBytes, 125)))
+        buffer.writeBuffer(&payload)
+    }
+
     static func write(_ packet: EngineIOPacket, into buffer: inout ByteBuffer) {
         let length = packet.payload.readableBytes + (packet.isBinary ? 0 : 1)
         buffer.writeInteger(UInt8(packet.isBinary ? 0x82 : 0x81))

@@ -3,23 +3,28 @@ import NIOCore
 
 /// Writes pre-encoded frames to one WebSocket, coalesced into one write per event-loop tick.
 ///
-/// The frames bypass NIO's `WebSocketFrameEncoder`: they are written from a handler at the head
-/// of the pipeline. Within a tick they are gathered in one buffer (the first message's shared
+/// The frames are written from the transport handler's context, the connection's only handler
+/// once upgraded. Within a tick they are gathered in one buffer (the first message's shared
 /// bytes are taken as they are; later ones are appended), which is written and flushed once at
 /// the end of the tick: one pass through NIO's write path per socket, not one per message.
 final class WebSocketOutput: @unchecked Sendable {
     let channel: Channel
     /// The channel's loop, kept: asking the channel for it on every write costs a getter call.
     private let loop: EventLoop
-    private let head: HeadWriter
     private let flusher: FlushBatcher
+    private var context: ChannelHandlerContext?
     private var pending: ByteBuffer?
 
-    init(channel: Channel, head: HeadWriter) {
-        self.channel = channel
-        self.loop = channel.eventLoop
-        self.head = head
-        self.flusher = FlushBatcher.forLoop(channel.eventLoop)
+    init(context: ChannelHandlerContext) {
+        self.channel = context.channel
+        self.loop = context.eventLoop
+        self.context = context
+        self.flusher = FlushBatcher.forLoop(context.eventLoop)
+    }
+
+    /// The handler is gone: nothing more is written.
+    func detach() {
+        context = nil
     }
 
     /// `callerLoop` is the loop the caller runs on: its session's. An upgraded connection may
@@ -44,7 +49,7 @@ final class WebSocketOutput: @unchecked Sendable {
     /// Sends what is gathered (a close packet, typically), then closes: on the channel's loop,
     /// after any write still on its way there.
     func flushAndClose() {
-        channel.eventLoop.execute { [self] in
+        loop.execute { [self] in
             flush()
             channel.close(promise: nil)
         }
@@ -54,24 +59,8 @@ final class WebSocketOutput: @unchecked Sendable {
     func flush() {
         guard let frames = pending else { return }
         pending = nil
-        guard let context = head.context else { return }
+        guard let context else { return }
         context.writeAndFlush(NIOAny(frames), promise: nil)
-    }
-}
-
-/// Sits at the head of a WebSocket pipeline only to lend its context to `WebSocketOutput`;
-/// below the frame encoder everything outbound is bytes, which it passes on untouched.
-final class HeadWriter: ChannelOutboundHandler, RemovableChannelHandler {
-    typealias OutboundIn = ByteBuffer
-
-    private(set) var context: ChannelHandlerContext?
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
     }
 }
 

@@ -1,37 +1,37 @@
 import NIOCore
-import NIOWebSocket
 import SocketIOCodec
 
 /// Carries Engine.IO packets over one WebSocket: a session of its own (direct connection) or
 /// the upgrade of a long-polling session (`sid` in the query).
+///
+/// It is the connection's only handler once upgraded: frames are parsed by
+/// `WebSocketFrameParser` and written as bytes (`WebSocketFrameBytes`), so an idle client costs
+/// one handler context instead of six, and each message passes one handler instead of four.
 final class WebSocketTransportHandler: ChannelInboundHandler {
-    typealias InboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private let server: ServerContext
     private let request: HandshakeRequest
     private let upgradingSID: String?
+    private var parser: WebSocketFrameParser
     private var session: EngineSession?
+    private var output: WebSocketOutput?
 
     init(server: ServerContext, request: HandshakeRequest, upgradingSID: String?) {
         self.server = server
         self.request = request
         self.upgradingSID = upgradingSID
+        self.parser = WebSocketFrameParser(maxMessageSize: server.configuration.maxPayload)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         let channel = context.channel
-        let head = HeadWriter()
-        do {
-            try context.pipeline.syncOperations.addHandler(head, position: .first)
-        } catch {
-            context.close(promise: nil)
-            return
-        }
-        let output = WebSocketOutput(channel: channel, head: head)
+        let output = WebSocketOutput(context: context)
+        self.output = output
         if let sid = upgradingSID {
             guard let session = server.session(sid) else {
-                close(context: context, code: .policyViolation)
+                close(context: context, code: 1008)  // policy violation
                 return
             }
             self.session = session
@@ -41,7 +41,7 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
         } else {
             let session = EngineSession(eventLoop: context.eventLoop, request: request, context: server, webSocket: output)
             guard server.register(session) else {
-                close(context: context, code: .goingAway)
+                close(context: context, code: 1001)  // going away
                 return
             }
             self.session = session
@@ -49,19 +49,30 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
         }
     }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        output?.detach()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
-        switch frame.opcode {
-        case .text:
-            deliver(context: context, Result { () throws(CodecError) in try EngineIOPacket.decodeText(frame.unmaskedData) })
-        case .binary:
-            deliver(context: context, .success(.binary(frame.unmaskedData)))
-        case .ping:
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
-        case .connectionClose:
-            close(context: context, code: .normalClosure)
-        default:
-            break
+        var bytes = unwrapInboundIn(data)
+        parser.append(&bytes)
+        while let frame = parser.next() {
+            switch frame {
+            case .text(let payload):
+                deliver(context: context, Result { () throws(CodecError) in try EngineIOPacket.decodeText(payload) })
+            case .binary(let payload):
+                deliver(context: context, .success(.binary(payload)))
+            case .ping(let payload):
+                var frame = context.channel.allocator.buffer(capacity: payload.readableBytes + 2)
+                WebSocketFrameBytes.writeControl(opcode: 0xA, payload: payload, into: &frame)
+                context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+            case .pong:
+                break
+            case .close:
+                close(context: context, code: 1000)
+            case .fail(let code):
+                close(context: context, code: code)
+            }
         }
     }
 
@@ -86,17 +97,15 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if error is NIOWebSocketFrameAggregator.Error {
-            close(context: context, code: .messageTooLarge)
-        } else {
-            context.close(promise: nil)
-        }
+        context.close(promise: nil)
     }
 
-    private func close(context: ChannelHandlerContext, code: WebSocketErrorCode) {
-        var data = context.channel.allocator.buffer(capacity: 2)
-        data.write(webSocketErrorCode: code)
-        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
+    /// Sends a close frame with `code`, then closes the connection.
+    private func close(context: ChannelHandlerContext, code: UInt16) {
+        var frame = context.channel.allocator.buffer(capacity: 4)
+        var status = ByteBuffer()
+        status.writeInteger(code)
+        WebSocketFrameBytes.writeControl(opcode: 0x8, payload: status, into: &frame)
         context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in context.close(promise: nil) }
     }
 }
