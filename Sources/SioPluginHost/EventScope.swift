@@ -1,4 +1,5 @@
 import CSioPlugin
+import SocketIOCodec
 import SocketIOServer
 
 /// One event being delivered: its address is the `sio_socket *` handlers see, valid until the
@@ -27,5 +28,23 @@ final class EventScope {
 
     func close() {
         isOpen = false
+    }
+
+    /// JSON the host itself wrote into this event's buffers, by address and length. The buffers
+    /// are host-owned and read-only for the event, so the same address and length are the same
+    /// text: a handler passing a piece of `args_json` back is answered without a parse.
+    private var knownJSON: [(address: UnsafePointer<CChar>, length: Int, value: JSONValue)] = []
+
+    func remember(_ value: JSONValue, at buffer: sio_buf) {
+        guard let address = buffer.ptr else { return }
+        knownJSON.append((address, buffer.len, value))
+    }
+
+    /// The JSON value in `buffer`, or nil if it is not valid JSON.
+    func json(_ buffer: sio_buf) -> JSONValue? {
+        if let address = buffer.ptr, let known = knownJSON.first(where: { $0.address == address && $0.length == buffer.len }) {
+            return known.value
+        }
+        return try? JSONValue(parsing: buffer.raw)
     }
 }

@@ -61,7 +61,7 @@ enum HostAPI {
         }
         api.emit = { socket, event, arguments, attachments, count in
             guard let scope = EventScope.from(socket) else { return SIO_ERR_STATE }
-            guard let name = event.string, !name.isEmpty, case .array(let values)? = try? JSONValue(parsing: arguments.raw) else {
+            guard let name = event.string, !name.isEmpty, case .array(let values)? = scope.json(arguments) else {
                 return SIO_ERR_INVALID
             }
             scope.socket.emit(name, values, attachments: byteBuffers(attachments, count))
@@ -69,7 +69,7 @@ enum HostAPI {
         }
         api.ack = { socket, id, arguments, attachments, count in
             guard let scope = EventScope.from(socket) else { return SIO_ERR_STATE }
-            guard id >= 0, case .array(let values)? = try? JSONValue(parsing: arguments.raw) else { return SIO_ERR_INVALID }
+            guard id >= 0, case .array(let values)? = scope.json(arguments) else { return SIO_ERR_INVALID }
             scope.socket.ack(Int(id), values, attachments: byteBuffers(attachments, count))
             return SIO_OK
         }
@@ -135,7 +135,7 @@ enum HostAPI {
         }
         api.json_get_string = { socket, json, path, out in
             guard let scope = EventScope.from(socket), let out else { return SIO_ERR_STATE }
-            guard let document = try? JSONValue(parsing: json.raw) else { return SIO_ERR_INVALID }
+            guard let document = scope.json(json) else { return SIO_ERR_INVALID }
             guard let found = JSONPath.lookup(path.map { String(cString: $0) } ?? "", in: document)?.stringValue else {
                 return SIO_ERR_NOT_FOUND
             }
@@ -156,7 +156,7 @@ enum HostAPI {
 
 private func withMessage(_ socket: OpaquePointer?, _ message: sio_buf, _ body: (EventScope, JSONValue) -> sio_status) -> sio_status {
     guard let scope = EventScope.from(socket) else { return SIO_ERR_STATE }
-    guard let value = try? JSONValue(parsing: message.raw) else { return SIO_ERR_INVALID }
+    guard let value = scope.json(message) else { return SIO_ERR_INVALID }
     return body(scope, value)
 }
 

@@ -132,24 +132,41 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
     // MARK: The seven events
 
     public func connect(_ socket: SocketIOSocket, auth: JSONValue?) -> ConnectDecision {
-        let outcome = dispatch(SIO_EVENT_CONNECT, socket: socket, binding: .unbound) { event, arena in
-            if let auth { event.auth_json = arena.buf(auth.jsonText) }
+        let outcome = dispatch(SIO_EVENT_CONNECT, socket: socket, binding: .unbound) { event, scope in
+            if let auth { event.auth_json = scope.arena.buf(auth.jsonText) }
         }
         if case .refused(let reason) = outcome { return .refuse(message: reason) }
         return .accept
     }
 
     public func message(_ socket: SocketIOSocket, event: IncomingEvent) {
-        let arguments = JSONValue.array(event.arguments).jsonText
+        // `args_json`, with where each argument lies in it: handlers that pass a piece of it back
+        // (a relay forwarding what it got) are answered from the parsed value, not parsed again.
+        var arguments: [UInt8] = [UInt8(ascii: "[")]
+        var ranges: [Range<Int>] = []
+        for (index, argument) in event.arguments.enumerated() {
+            if index > 0 { arguments.append(UInt8(ascii: ",")) }
+            let start = arguments.count
+            argument.write(into: &arguments)
+            ranges.append(start..<arguments.count)
+        }
+        arguments.append(UInt8(ascii: "]"))
         messageLog?.write(socket: socket, type: "message",
                           message: event.name == "message" && event.arguments.count == 1 ? event.arguments[0].jsonText
                               : JSONValue.array([.string(event.name)] + event.arguments).jsonText)
-        dispatch(SIO_EVENT_MESSAGE, socket: socket, binding: .socketChannels) { sioEvent, arena in
+        dispatch(SIO_EVENT_MESSAGE, socket: socket, binding: .socketChannels) { sioEvent, scope in
+            let arena = scope.arena
             let attachments = event.attachments.map { arena.buf($0.readableBytesView) }
             var message = sio_message()
             message.struct_size = MemoryLayout<sio_message>.size
             message.event = arena.buf(event.name)
             message.args_json = arena.buf(arguments)
+            scope.remember(.array(event.arguments), at: message.args_json)
+            if let base = message.args_json.ptr {
+                for (range, argument) in zip(ranges, event.arguments) {
+                    scope.remember(argument, at: sio_buf(ptr: base + range.lowerBound, len: range.count))
+                }
+            }
             message.attachments = arena.array(attachments)
             message.attachment_count = attachments.count
             message.ack_id = Int64(event.ackID ?? -1)
@@ -159,8 +176,8 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
 
     public func subscribe(_ socket: SocketIOSocket, channel: String) -> SubscribeDecision {
         messageLog?.write(socket: socket, type: "subscribe", message: channel)
-        let outcome = dispatch(SIO_EVENT_SUBSCRIBE, socket: socket, binding: .channel(channel)) { event, arena in
-            event.channel = arena.buf(channel)
+        let outcome = dispatch(SIO_EVENT_SUBSCRIBE, socket: socket, binding: .channel(channel)) { event, scope in
+            event.channel = scope.arena.buf(channel)
         }
         if case .refused(let reason) = outcome { return .refuse(reason: reason) }
         return .accept
@@ -168,8 +185,8 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
 
     public func unsubscribe(_ socket: SocketIOSocket, channel: String) {
         messageLog?.write(socket: socket, type: "unsubscribe", message: channel)
-        dispatch(SIO_EVENT_UNSUBSCRIBE, socket: socket, binding: .channel(channel)) { event, arena in
-            event.channel = arena.buf(channel)
+        dispatch(SIO_EVENT_UNSUBSCRIBE, socket: socket, binding: .channel(channel)) { event, scope in
+            event.channel = scope.arena.buf(channel)
         }
     }
 
@@ -178,8 +195,8 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
     }
 
     public func disconnect(_ socket: SocketIOSocket, reason: DisconnectReason) {
-        dispatch(SIO_EVENT_DISCONNECT, socket: socket, binding: .socketChannels) { event, arena in
-            event.reason = arena.buf(reason.rawValue)
+        dispatch(SIO_EVENT_DISCONNECT, socket: socket, binding: .socketChannels) { event, scope in
+            event.reason = scope.arena.buf(reason.rawValue)
         }
     }
 
@@ -206,7 +223,7 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
 
     @discardableResult
     private func dispatch(_ kind: sio_event_kind, socket: SocketIOSocket, binding: Binding,
-                          fill: (inout sio_event, CArena) -> Void) -> Outcome {
+                          fill: (inout sio_event, EventScope) -> Void) -> Outcome {
         let generation = current.withLockedValue { set in
             set.inFlight.wrappingIncrement(ordering: .relaxed)
             return set
@@ -224,7 +241,7 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
         event.request = state.request.pointer
         event.socket_id = scope.arena.buf(socket.id)
         event.nsp = scope.arena.buf(socket.namespace)
-        fill(&event, scope.arena)
+        fill(&event, scope)
 
         var failures: [String] = []
         var socketChannels: Set<String>?
@@ -271,8 +288,8 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
 
     private func raiseError(_ socket: SocketIOSocket, _ message: String) {
         logger.info("socket error", metadata: ["socket": "\(socket.id)", "error": "\(message)"])
-        dispatch(SIO_EVENT_ERROR, socket: socket, binding: .socketChannels) { event, arena in
-            event.error = arena.buf(message)
+        dispatch(SIO_EVENT_ERROR, socket: socket, binding: .socketChannels) { event, scope in
+            event.error = scope.arena.buf(message)
         }
     }
 
