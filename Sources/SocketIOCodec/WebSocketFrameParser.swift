@@ -128,7 +128,8 @@ public struct WebSocketFrameParser {
         let payload = Self.unmasked(buffer, at: start + header + 4, length: length, key: key)
         buffer.moveReaderIndex(forwardBy: header + 4 + length)
         if buffer.readableBytes == 0 {
-            buffer.clear()
+            // Not `clear()`: that keeps the storage, the last read's, for every idle connection.
+            buffer = ByteBuffer()
         } else if buffer.readerIndex > 65_536 {
             buffer.discardReadBytes()
         }
