@@ -16,7 +16,8 @@ final class HTTPLink: ChannelInboundHandler {
     private(set) var context: ChannelHandlerContext?
     private var closed = false
 
-    func channelActive(context: ChannelHandlerContext) {
+    /// Added to a connected channel: queued requests go out now.
+    func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         let waiting = queued
         queued = []

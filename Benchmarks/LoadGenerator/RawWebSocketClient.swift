@@ -45,7 +45,8 @@ final class RawWebSocketClient: ChannelInboundHandler, LoadClient {
         onSettled(success)
     }
 
-    func channelActive(context: ChannelHandlerContext) {
+    /// Added to a connected channel: the request goes out now.
+    func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         let session = upgradeSid.map { "&sid=\($0)" } ?? ""
         let request = "GET \(path)?EIO=4&transport=websocket\(session) HTTP/1.1\r\nHost: \(host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
