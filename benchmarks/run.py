@@ -243,6 +243,10 @@ def main():
     print("wrote docs/benchmarks.md")
 
 
+def loss(result):
+    return f"{result['expected'] - result['received']}/{result['expected']}"
+
+
 def ratio(ours, theirs, lower_is_better=False):
     if not theirs or not ours:
         return "–"
@@ -324,7 +328,6 @@ def write_report(results):
     w("| subscribers | size | sio deliveries/s | python deliveries/s | ratio | sio loss | python loss | generator CPU (sio run) |")
     w("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for ours, theirs in zip(results["fanout_max"]["sio"], results["fanout_max"]["python"]):
-        loss = lambda r: f"{r['expected'] - r['received']}/{r['expected']}"
         w(f"| {ours['subscribers']} | {ours['size']} B | {ours['deliveries_per_s']:,.0f} | {theirs['deliveries_per_s']:,.0f} | "
           f"{ratio(ours['deliveries_per_s'], theirs['deliveries_per_s'])} | {loss(ours)} | {loss(theirs)} | {ours['generator_cpu_percent']:.0f} % |")
     w("")
@@ -335,7 +338,6 @@ def write_report(results):
     w("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for ours, theirs in zip(results["fanout_fixed"]["sio"], results["fanout_fixed"]["python"]):
         lat = lambda r: f"{r['p50_ms']:.2f} / {r['p99_ms']:.2f} / {r['max_ms']:.1f}"
-        loss = lambda r: f"{r['expected'] - r['received']}/{r['expected']}"
         w(f"| {ours['subscribers']} | {ours['rate']} | {ours['size']} B | {lat(ours)} | {lat(theirs)} | "
           f"{ratio(ours['p99_ms'], theirs['p99_ms'], True)} | {loss(ours)} | {loss(theirs)} |")
     t = results["fanout_target"]
