@@ -76,16 +76,23 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
         }
     }
 
+    /// On the session's loop, usually this connection's own: then directly, with no closure
+    /// allocated per message and no thread check (the loops are compared by identity).
     private func deliver(context: ChannelHandlerContext, _ result: Result<EngineIOPacket, CodecError>) {
         guard let session else { return }
         let channel = context.channel
-        let run = {
-            switch result {
-            case .success(let packet): session.receive(packet, from: channel)
-            case .failure(let error): session.socketIO.invalidPacket(error)
-            }
+        if session.eventLoop === context.eventLoop {
+            Self.deliver(result, to: session, from: channel)
+        } else {
+            session.eventLoop.execute { Self.deliver(result, to: session, from: channel) }
         }
-        if session.eventLoop.inEventLoop { run() } else { session.eventLoop.execute(run) }
+    }
+
+    private static func deliver(_ result: Result<EngineIOPacket, CodecError>, to session: EngineSession, from channel: Channel) {
+        switch result {
+        case .success(let packet): session.receive(packet, from: channel)
+        case .failure(let error): session.socketIO.invalidPacket(error)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
