@@ -21,17 +21,12 @@ import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "Tests" / "interop"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from conftest import ServerProcess  # noqa: E402
 from load import run_load  # noqa: E402
 from plugins import SOURCES, build_c, swift_plugin  # noqa: E402
-
-
-def rss_kib(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+from run import rss_kib  # noqa: E402
 
 
 def reload_now(admin_port):

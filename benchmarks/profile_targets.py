@@ -17,7 +17,7 @@ import tempfile
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from run import DOCS, LOAD_CPU, RELEASE, ROOT, Server, raise_fd_limit  # noqa: E402
+from run import DOCS, LOAD_CPU, RELEASE, ROOT, Server, cpu_seconds, raise_fd_limit  # noqa: E402
 
 
 def demangle(names):
@@ -85,11 +85,6 @@ def stage_table(data, stages):
         share = max((r[0] for r, n in zip(rows, names) if re.search(pattern, n)), default=0.0)
         out.append(f"| {label} | {share:.1f} % |")
     return "\n".join(out)
-
-
-def cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_load(*args):
