@@ -36,6 +36,7 @@ public struct BinaryPacketAssembler: Sendable {
             state = .collecting(packet, [])
             return .needMore
         }
+        try Self.checkPlaceholders(packet.data, attachmentCount: 0)
         return .packet(packet, [])
     }
 
@@ -45,9 +46,32 @@ public struct BinaryPacketAssembler: Sendable {
         attachments.append(buffer)
         if attachments.count == packet.attachmentCount {
             state = .idle
+            try Self.checkPlaceholders(packet.data, attachmentCount: attachments.count)
             return .packet(packet, attachments)
         }
         state = .collecting(packet, attachments)
         return .needMore
+    }
+
+    /// Every `{"_placeholder":true,"num":N}` must name one of the packet's attachments: handlers
+    /// (C ones especially) index the attachments with `N`, so a packet whose placeholders point
+    /// elsewhere, or that has placeholders but no attachments, is refused as a whole.
+    static func checkPlaceholders(_ value: JSONValue?, attachmentCount: Int) throws(CodecError) {
+        switch value {
+        case .array(let items)?:
+            for item in items { try checkPlaceholders(item, attachmentCount: attachmentCount) }
+        case .object(let members)?:
+            if members.contains(where: { $0.0 == "_placeholder" && $0.1 == .bool(true) }) {
+                guard case .number(let text)? = members.first(where: { $0.0 == "num" })?.1,
+                    let number = Int(text), (0..<attachmentCount).contains(number)
+                else {
+                    throw .illegalAttachments("a placeholder names no attachment of the \(attachmentCount) sent")
+                }
+                return
+            }
+            for (_, member) in members { try checkPlaceholders(member, attachmentCount: attachmentCount) }
+        default:
+            return
+        }
     }
 }

@@ -15,6 +15,7 @@ public struct CodecError: Error, Hashable, Sendable, CustomStringConvertible {
         case invalidAttachmentCount
         case invalidPayload
         case unexpectedAttachment
+        case illegalAttachments
     }
 
     private let base: Base
@@ -42,6 +43,10 @@ public struct CodecError: Error, Hashable, Sendable, CustomStringConvertible {
     public static let invalidPayload = CodecError(.invalidPayload)
     /// A binary message arrived while no attachments were expected.
     public static let unexpectedAttachment = CodecError(.unexpectedAttachment)
+    /// A binary placeholder that names no attachment of its packet (socket.io-parser's
+    /// "illegal attachments").
+    public static let illegalAttachments = CodecError(.illegalAttachments)
+    static func illegalAttachments(_ why: String) -> CodecError { CodecError(.illegalAttachments, why) }
 
     static func invalidJSON(at offset: Int) -> CodecError { CodecError(.invalidJSON, "at byte \(offset)") }
     static func invalidPayload(_ why: String) -> CodecError { CodecError(.invalidPayload, why) }
@@ -60,6 +65,7 @@ public struct CodecError: Error, Hashable, Sendable, CustomStringConvertible {
         case .invalidAttachmentCount: name = "invalid attachment count"
         case .invalidPayload: name = "invalid payload"
         case .unexpectedAttachment: name = "unexpected binary attachment"
+        case .illegalAttachments: name = "illegal attachments"
         }
         return detail.isEmpty ? name : "\(name) (\(detail))"
     }

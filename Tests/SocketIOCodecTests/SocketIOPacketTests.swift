@@ -82,4 +82,29 @@ final class SocketIOPacketTests: XCTestCase {
         XCTAssertEqual(packet.kind, .binaryEvent)
         XCTAssertTrue(attachments.isEmpty)
     }
+
+    /// socket.io-parser's "illegal attachments": a placeholder must name an attachment that came.
+    func testPlaceholdersMustNameAnAttachment() throws {
+        func assemble(_ text: String, attachments: Int) throws {
+            var assembler = BinaryPacketAssembler()
+            _ = try assembler.receiveText(ByteBuffer(string: text))
+            for _ in 0..<attachments { _ = try assembler.receiveBinary(ByteBuffer(bytes: [7])) }
+        }
+        for num in ["5", "1", "-1", "1e300", "\"0\"", "0.5", "null"] {
+            XCTAssertThrowsError(try assemble("51-[\"message\",{\"_placeholder\":true,\"num\":\(num)}]", attachments: 1), num) {
+                XCTAssertEqual($0 as? CodecError, .illegalAttachments)
+            }
+        }
+        XCTAssertThrowsError(try assemble("51-[\"m\",{\"_placeholder\":true}]", attachments: 1))
+        // Placeholders in a packet that declares no attachments, nested or not.
+        for text in ["2[\"m\",{\"_placeholder\":true,\"num\":0}]", "50-[\"m\",{\"_placeholder\":true,\"num\":0}]",
+                     "2[\"m\",[1,{\"a\":{\"_placeholder\":true,\"num\":0}}]]", "31[{\"_placeholder\":true,\"num\":0}]"] {
+            XCTAssertThrowsError(try assemble(text, attachments: 0), text) {
+                XCTAssertEqual($0 as? CodecError, .illegalAttachments)
+            }
+        }
+        // Valid ones, and objects that only look alike.
+        XCTAssertNoThrow(try assemble("52-[\"m\",{\"x\":[{\"_placeholder\":true,\"num\":1}]},{\"_placeholder\":true,\"num\":0}]", attachments: 2))
+        XCTAssertNoThrow(try assemble("2[\"m\",{\"_placeholder\":false,\"num\":9},\"_placeholder\"]", attachments: 0))
+    }
 }

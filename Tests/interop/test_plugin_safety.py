@@ -1,0 +1,78 @@
+"""Plugin safety (issue 10): no plugin file, reload sequence, stale handle, channel pattern,
+blocked handler or malformed placeholder takes the server down or freezes it. Each case runs a
+real server process with real compiled plugins."""
+import os
+import socket
+import time
+
+import pytest
+import socketio
+import websocket
+
+from conftest import wait_until
+from plugins import SOURCES, Trace, build_c, plugin_dir
+
+
+def serve(start_server, directory, *extra, env=None):
+    return start_server("sio", ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(directory), *extra],
+                        env=env)
+
+
+def connected(server, transports=("websocket",)):
+    c = socketio.Client(reconnection=False)
+    c.connect(server.url, transports=list(transports), wait_timeout=5)
+    return c
+
+
+def raw_socket(server):
+    ws = websocket.create_connection(f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket", timeout=5)
+    ws.recv()
+    ws.send("40")
+    sid = ws.recv()[len('40{"sid":"'):-2]
+    return ws, sid
+
+
+def closed(ws):
+    try:
+        while True:
+            frame = ws.recv_frame()
+            if frame.opcode == websocket.ABNF.OPCODE_CLOSE or frame.data in (b"1", "1"):
+                return True
+    except (websocket.WebSocketConnectionClosedException, ConnectionError, OSError):
+        return True
+
+
+@pytest.fixture
+def probe(start_server, tmp_path):
+    directory = plugin_dir(tmp_path)
+    build_c(SOURCES / "probe.c", directory / "50-probe.so")
+    trace = Trace(tmp_path / "trace.txt")
+    server = serve(start_server, directory, env={"SIO_TRACE_FILE": str(trace.path)})
+    server.trace = trace
+    server.directory = directory
+    return server
+
+
+# 7. Placeholders that name no attachment are refused as "illegal attachments".
+
+@pytest.mark.parametrize("packet,attachments", [
+    ('451-["message",{"_placeholder":true,"num":5}]', 1),
+    ('451-["message",{"_placeholder":true,"num":-1}]', 1),
+    ('451-["message",{"_placeholder":true,"num":1e300}]', 1),
+    ('451-["message",{"_placeholder":true,"num":"0"}]', 1),
+    ('42["message",{"_placeholder":true,"num":0}]', 0),
+    ('450-["message",[{"_placeholder":true,"num":0}]]', 0),
+])
+def test_placeholder_without_its_attachment_closes_that_client_only(probe, packet, attachments):
+    bystander = connected(probe)
+    ws, sid = raw_socket(probe)
+    ws.send(packet)
+    for _ in range(attachments):
+        ws.send_binary(b"\x01\x02")
+    assert closed(ws)
+    assert wait_until(lambda: any(e == "finish" for (_, e, _) in probe.trace.events(sid)))
+    events = probe.trace.events(sid)
+    assert [e for (_, e, _) in events] == ["connect", "error", "disconnect", "finish"], events
+    assert "illegal attachments" in events[1][2]
+    assert bystander.call("send", "still here", timeout=5) == 0
+    bystander.disconnect()
