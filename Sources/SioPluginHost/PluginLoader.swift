@@ -29,7 +29,7 @@ final class PluginLoader: @unchecked Sendable {
 
     /// Loads `data`, the content of `file` read once by the caller (who also hashed it).
     func load(file: String, data: Data, host: PluginHost, previousState: [UInt8]) throws(PluginLoadError) -> LoadedPlugin {
-        try PluginFileCheck.check(file, what: "plugin file")
+        try PluginFileCheck.checkPluginFile(file)
         let image = try PluginImage.open(data, of: file, into: privateDirectory, serial: nextSerial())
         do {
             let plugin = try initialise(image: image, file: file, host: host, previousState: previousState)
@@ -49,6 +49,8 @@ final class PluginLoader: @unchecked Sendable {
         let majorEnd = MemoryLayout<sio_plugin_info>.offset(of: \.abi_major)! + MemoryLayout<UInt32>.size
         guard info.pointee.struct_size >= majorEnd else { throw .badInfo("struct_size \(info.pointee.struct_size) is too small") }
         guard info.pointee.abi_major == SioABI.major else { throw .abiMismatch(pluginMajor: info.pointee.abi_major) }
+        let nameEnd = MemoryLayout<sio_plugin_info>.offset(of: \.name)! + MemoryLayout<UnsafeRawPointer>.size
+        guard info.pointee.struct_size >= nameEnd, info.pointee.name != nil else { throw .badInfo("name is NULL") }
         let initEnd = MemoryLayout<sio_plugin_info>.offset(of: \.`init`)! + MemoryLayout<UnsafeRawPointer>.size
         guard info.pointee.struct_size >= initEnd, let initialise = info.pointee.`init` else {
             throw .badInfo("no init function")

@@ -76,3 +76,23 @@ def test_placeholder_without_its_attachment_closes_that_client_only(probe, packe
     assert "illegal attachments" in events[1][2]
     assert bystander.call("send", "still here", timeout=5) == 0
     bystander.disconnect()
+
+
+# 8. A link out of the plugins directory is checked where it leads.
+
+def test_symlink_to_a_file_in_a_world_writable_directory_is_refused(start_server, tmp_path):
+    shared = tmp_path / "world"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)  # as /tmp
+    target = build_c(SOURCES / "probe.c", shared / "probe.so")
+    os.chmod(target, 0o644)
+    directory = plugin_dir(tmp_path)
+    os.symlink(target, directory / "linked.so")
+    server = serve(start_server, directory)
+    refused = [line for line in server.log().splitlines() if "plugin refused" in line]
+    assert len(refused) == 1 and "linked.so" in refused[0], server.log()
+    assert f"the link target's directory {shared} is writable by group or others" in refused[0]
+    # The same link into a directory only the server's user can write is loaded.
+    os.chmod(shared, 0o755)
+    server = serve(start_server, directory)
+    assert "plugin refused" not in server.log() and "plugin loaded" in server.log()

@@ -295,6 +295,7 @@ def test_plugins_run_in_file_name_order(start_server, tmp_path):
     (["BROKEN_CONNECT"], "on_connect cannot be bound to a channel"),
     (["BROKEN_NO_ENTRY"], "no symbol sio_plugin_entry"),
     (["BROKEN_NULL_INFO"], "sio_plugin_entry returned NULL"),
+    (["BROKEN_NULL_NAME"], "invalid plugin description: name is NULL"),
 ])
 def test_refused_plugin_files(start_server, tmp_path, defines, reason):
     directory = plugin_dir(tmp_path)

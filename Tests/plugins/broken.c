@@ -6,6 +6,7 @@
  *   BROKEN_CONNECT    on_connect bound to a channel
  *   BROKEN_NO_ENTRY   no sio_plugin_entry symbol
  *   BROKEN_NULL_INFO  sio_plugin_entry returns NULL
+ *   BROKEN_NULL_NAME  the description has no name
  */
 #include <stddef.h>
 
@@ -39,7 +40,13 @@ static sio_status init(const sio_host_api *api, sio_plugin *plugin, sio_buf prev
 #define MAJOR SIO_ABI_MAJOR
 #endif
 
-static const sio_plugin_info info = { sizeof(sio_plugin_info), MAJOR, SIO_ABI_MINOR, "broken", "0.0.1", init, NULL };
+#if defined(BROKEN_NULL_NAME)
+#define NAME NULL
+#else
+#define NAME "broken"
+#endif
+
+static const sio_plugin_info info = { sizeof(sio_plugin_info), MAJOR, SIO_ABI_MINOR, NAME, "0.0.1", init, NULL };
 
 #if defined(BROKEN_NO_ENTRY)
 SIO_EXPORT const sio_plugin_info *some_other_symbol(void) { return &info; }
