@@ -2,32 +2,25 @@ import CSioPlugin
 import SocketIOCodec
 import SocketIOServer
 
-/// One event being delivered: its address is the `sio_socket *` handlers see, valid until the
-/// dispatch returns. Host functions reach the socket, the arena and the handler's reason
-/// through it.
+/// One event being delivered. Host functions reach the socket, the arena and the handler's
+/// reason through it; handlers hold it as a `sio_socket *` issued by `DispatchThread`, which
+/// resolves only on the event's thread and only until the event's dispatch ends.
 final class EventScope {
     let socket: SocketIOSocket
     unowned let host: PluginHost
     let arena = CArena()
     var reason: String?
-    private(set) var isOpen = true
+    /// Set by `DispatchThread.open`: what makes this scope's handle unique.
+    var serial: UInt64 = 0
 
     init(socket: SocketIOSocket, host: PluginHost) {
         self.socket = socket
         self.host = host
     }
 
-    var handle: OpaquePointer { OpaquePointer(Unmanaged.passUnretained(self).toOpaque()) }
-
-    /// The scope behind a handle, while its event is being delivered; nil afterwards.
+    /// The scope behind a handle, while its event is being delivered on the calling thread.
     static func from(_ handle: OpaquePointer?) -> EventScope? {
-        guard let handle else { return nil }
-        let scope = Unmanaged<EventScope>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
-        return scope.isOpen ? scope : nil
-    }
-
-    func close() {
-        isOpen = false
+        DispatchThread.scope(for: handle)
     }
 
     /// JSON the host itself wrote into this event's buffers, by address and length. The buffers

@@ -11,10 +11,14 @@ struct PluginHandler: @unchecked Sendable {
 
 /// A plugin as loaded: its image, what it said about itself, and its handlers.
 ///
-/// Its address is the `sio_plugin *` the plugin sees, so the host functions that take one can
-/// find their way back here.
+/// The `sio_plugin *` the plugin sees is a number, never reused, that `PluginHandles` maps back
+/// here until the plugin is retired or refused; a plugin thread that calls in after that gets
+/// `SIO_ERR_STATE`, not a dangling object.
 final class LoadedPlugin: @unchecked Sendable {
     let file: String
+    /// The file's content, kept to start this build afresh should its successor fail to
+    /// initialise after it was retired.
+    let data: [UInt8]
     let name: String
     let version: String
     let abiMajor: UInt32
@@ -31,8 +35,12 @@ final class LoadedPlugin: @unchecked Sendable {
     private(set) var registrationErrors: [String] = []
     private(set) var initialising = true
 
-    init(file: String, info: UnsafePointer<sio_plugin_info>, image: PluginImage, host: PluginHost) {
+    private(set) var handle: OpaquePointer?
+    private var isRetired = false
+
+    init(file: String, data: [UInt8], info: UnsafePointer<sio_plugin_info>, image: PluginImage, host: PluginHost) {
         self.file = file
+        self.data = data
         self.info = info
         self.image = image
         self.host = host
@@ -40,13 +48,16 @@ final class LoadedPlugin: @unchecked Sendable {
         self.version = info.pointee.version.map { String(cString: $0) } ?? "(unversioned)"
         self.abiMajor = info.pointee.abi_major
         self.abiMinor = info.pointee.abi_minor
+        self.handle = PluginHandles.issue(self)
     }
 
-    var handle: OpaquePointer { OpaquePointer(Unmanaged.passUnretained(self).toOpaque()) }
-
     static func from(_ handle: OpaquePointer?) -> LoadedPlugin? {
-        guard let handle else { return nil }
-        return Unmanaged<LoadedPlugin>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+        PluginHandles.resolve(handle)
+    }
+
+    /// The plugin will never be called again: its handle stops resolving.
+    func revoke() {
+        PluginHandles.revoke(handle)
     }
 
     func register(kind: sio_event_kind, pattern: String?, function: sio_handler_fn, userData: UnsafeMutableRawPointer?) -> sio_status {
@@ -80,8 +91,13 @@ final class LoadedPlugin: @unchecked Sendable {
         handlers.lazy.filter { $0.kind == kind }
     }
 
-    /// Tells the plugin it is being replaced or removed, and takes the state it hands on.
+    /// Tells the plugin it is being replaced or removed, and takes the state it hands on. The
+    /// host calls it with no handler of this version running, and none is called afterwards;
+    /// it runs once, whatever else happens to the reload.
     func retire() -> [UInt8] {
+        guard !isRetired else { return [] }
+        isRetired = true
+        defer { revoke() }
         let retireEnd = MemoryLayout<sio_plugin_info>.offset(of: \.retire)! + MemoryLayout<UnsafeRawPointer>.size
         guard info.pointee.struct_size >= retireEnd, let retire = info.pointee.retire else { return [] }
         return retire(handle).bytes
@@ -89,5 +105,30 @@ final class LoadedPlugin: @unchecked Sendable {
 
     var summary: String {
         "\(name) \(version) (ABI \(abiMajor).\(abiMinor)) from \(file)"
+    }
+}
+
+/// The numbers handed to plugins as `sio_plugin *`: issued once, resolved under a lock (plugin
+/// handles come back on register, log and the out-of-band calls, none of them per delivery).
+enum PluginHandles {
+    private static let table = NIOLockedValueBox<(next: UInt, plugins: [UInt: LoadedPlugin])>((1, [:]))
+
+    static func issue(_ plugin: LoadedPlugin) -> OpaquePointer? {
+        table.withLockedValue { table in
+            let number = table.next
+            table.next += 1
+            table.plugins[number] = plugin
+            return OpaquePointer(bitPattern: number)
+        }
+    }
+
+    static func resolve(_ handle: OpaquePointer?) -> LoadedPlugin? {
+        let number = UInt(bitPattern: handle)
+        return table.withLockedValue { $0.plugins[number] }
+    }
+
+    static func revoke(_ handle: OpaquePointer?) {
+        let number = UInt(bitPattern: handle)
+        _ = table.withLockedValue { $0.plugins.removeValue(forKey: number) }
     }
 }

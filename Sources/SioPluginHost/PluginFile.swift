@@ -2,7 +2,7 @@ import Foundation
 
 enum PluginFile {
     /// FNV-1a over the content: enough to tell "the same file again" from "a new build".
-    static func hash(_ data: Data) -> UInt64 {
+    static func hash(_ data: [UInt8]) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in data {
             hash ^= UInt64(byte)

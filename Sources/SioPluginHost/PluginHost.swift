@@ -16,6 +16,10 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
         public var directory: String?
         /// `SOCKETIO_MESSAGE_LOG_FORMAT`; nil turns the message log off.
         public var messageLogFormat: String? = MessageLog.defaultFormat
+        /// How long a reload waits for running handlers of the set it replaces, new events
+        /// waiting meanwhile. Past it the reload is not done and the serving versions stay: a
+        /// handler stuck for good must not freeze every socket.
+        public var drainTimeout: Duration = .seconds(1)
 
         public init(directory: String? = nil) {
             self.directory = directory
@@ -52,13 +56,27 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
     /// Brings the loaded set in line with the plugins directory: new files load, changed files
     /// replace their plugin, removed files retire theirs, unchanged ones stay as they are.
     ///
-    /// Every new version is loaded and initialised before anything changes; then the set is
-    /// swapped at once. Events that already started finish on the versions they started with;
-    /// retired C images are unmapped once no event runs on them (Swift images stay mapped).
-    /// A version that fails to load is refused and its predecessor keeps serving.
+    /// The sequence (docs/operations.md, "Reload sequence"):
+    /// 1. Each changed file is checked, mapped and described. A file refused here never
+    ///    touches the version it would replace, and nothing pauses.
+    /// 2. Dispatch pauses: new events wait while the serving set's running events finish
+    ///    (nested events run on the set their outer event pinned, so they never wait).
+    /// 3. Each replaced version's `retire` runs, with none of its handlers running or to come,
+    ///    so the state it hands on counts every event it handled; the new version's `init`
+    ///    receives it. Removed plugins are retired.
+    /// 4. The new set is installed and dispatch resumes; retired C images are unmapped then,
+    ///    since no event can reach them any more.
+    ///
+    /// Nothing changed: nothing pauses and nothing is retired.
     @discardableResult
     public func reload() -> [PluginLoadReport] {
         reloadLock.withLock { reloadLocked() }
+    }
+
+    private struct Change {
+        var file: String
+        var prepared: PluginLoader.Prepared
+        var existing: LoadedPlugin?
     }
 
     private func reloadLocked() -> [PluginLoadReport] {
@@ -69,62 +87,114 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
             logger.error("plugin refused: \(directory): \(error)")
             return [PluginLoadReport(file: directory, outcome: .refused(error.description))]
         }
-        let previous = current.withLockedValue { $0 }
-        var next: [LoadedPlugin] = []
-        var retired: [LoadedPlugin] = []
-        var reports: [PluginLoadReport] = []
+        let serving = current.withLockedValue { $0 }.plugins
+        var reports: [String: PluginLoadReport] = [:]
+        var changes: [Change] = []
         let files = PluginFile.list(directory)
         for file in files {
-            let existing = previous.plugins.first(where: { $0.file == file })
-            guard let data = FileManager.default.contents(atPath: file) else {
-                if let existing { next.append(existing) }
-                reports.append(PluginLoadReport(file: file, outcome: .refused("cannot read the file")))
+            let existing = serving.first(where: { $0.file == file })
+            guard let data = FileManager.default.contents(atPath: file).map({ [UInt8]($0) }) else {
+                reports[file] = refuse(file, "cannot read the file")
                 continue
             }
             if let existing, existing.contentHash == PluginFile.hash(data) {
-                next.append(existing)
-                reports.append(PluginLoadReport(file: file, outcome: .unchanged(existing.description)))
+                reports[file] = PluginLoadReport(file: file, outcome: .unchanged(existing.description))
                 continue
             }
-            let state = existing?.retire() ?? []
             do {
-                let plugin = try loader.load(file: file, data: data, host: self, previousState: state)
-                next.append(plugin)
-                if let existing { retired.append(existing) }
-                logger.info("plugin \(existing == nil ? "loaded" : "reloaded")",
-                            metadata: ["plugin": "\(plugin.summary)", "handlers": "\(plugin.handlers.count)"])
-                reports.append(PluginLoadReport(file: file, outcome: existing == nil ? .loaded(plugin.description) : .reloaded(plugin.description)))
+                changes.append(Change(file: file, prepared: try loader.prepare(file: file, data: data), existing: existing))
             } catch {
-                if let existing { next.append(existing) }
-                logger.error("plugin refused: \(file): \(error)")
-                reports.append(PluginLoadReport(file: file, outcome: .refused(error.description)))
+                reports[file] = refuse(file, error.description)
             }
         }
-        for plugin in previous.plugins where !files.contains(plugin.file) {
-            _ = plugin.retire()
-            retired.append(plugin)
-            logger.info("plugin removed", metadata: ["plugin": "\(plugin.summary)"])
-            reports.append(PluginLoadReport(file: plugin.file, outcome: .removed))
+        let removed = serving.filter { !files.contains($0.file) }
+        guard !changes.isEmpty || !removed.isEmpty else { return files.compactMap { reports[$0] } }
+
+        var retired: [LoadedPlugin] = []
+        let paused = ContinuousClock.now
+        let drained: Bool = current.withLockedValue { set in
+            guard drain(set) else { return false }
+            var replacements: [String: LoadedPlugin] = [:]
+            for change in changes {
+                let state = change.existing?.retire() ?? []
+                if let existing = change.existing { retired.append(existing) }
+                do {
+                    let plugin = try loader.initialise(change.prepared, host: self, previousState: state)
+                    replacements[change.file] = plugin
+                    reports[change.file] = PluginLoadReport(
+                        file: change.file, outcome: change.existing == nil ? .loaded(plugin.description) : .reloaded(plugin.description))
+                } catch {
+                    reports[change.file] = refuse(change.file, "\(error)")
+                    if let existing = change.existing, let restarted = restart(existing, state: state) {
+                        replacements[change.file] = restarted
+                    }
+                }
+            }
+            for plugin in removed {
+                _ = plugin.retire()
+                retired.append(plugin)
+                reports[plugin.file] = PluginLoadReport(file: plugin.file, outcome: .removed)
+            }
+            let next = files.compactMap { file in
+                replacements[file] ?? (changes.contains(where: { $0.file == file }) ? nil : set.plugins.first(where: { $0.file == file }))
+            }
+            set = PluginSet(next)
+            return true
         }
-        current.withLockedValue { $0 = PluginSet(next) }
-        if !retired.isEmpty { unload(retired, after: previous) }
-        return reports
+        let pause = ContinuousClock.now - paused
+        guard drained else {
+            for change in changes {
+                change.prepared.image.close()
+                reports[change.file] = refuse(change.file, "handlers of the serving version ran longer than \(configuration.drainTimeout) and the reload was not done; the serving version stays")
+            }
+            return files.compactMap { reports[$0] } + removed.map { PluginLoadReport(file: $0.file, outcome: .refused("not removed: the reload was not done")) }
+        }
+        for plugin in retired { plugin.image.close() }
+        for file in files + removed.map(\.file) {
+            guard let report = reports[file] else { continue }
+            switch report.outcome {
+            case .loaded(let description), .reloaded(let description):
+                logger.info("plugin \(report.outcome.summary)", metadata: [
+                    "plugin": "\(description.name) \(description.version) (ABI \(description.abi)) from \(file)",
+                    "handlers": "\(description.handlers.count)", "pause_us": "\(pause.microseconds)"])
+            case .removed:
+                logger.info("plugin removed", metadata: ["plugin": "\(file)", "pause_us": "\(pause.microseconds)"])
+            default:
+                break
+            }
+        }
+        return files.compactMap { reports[$0] } + removed.compactMap { reports[$0.file] }
     }
 
-    /// Unmaps retired C images once the generation they served has no event in flight.
-    private func unload(_ retired: [LoadedPlugin], after generation: PluginSet) {
-        let logger = self.logger
-        Thread.detachNewThread {
-            let started = ContinuousClock.now
-            while generation.inFlight.load(ordering: .acquiring) > 0 {
-                if ContinuousClock.now - started > .seconds(30) {
-                    logger.warning("an event has been running on a retired plugin for 30 s; its image stays mapped")
-                    return
-                }
-                usleep(200)
-            }
-            for plugin in retired { plugin.image.close() }
+    private func refuse(_ file: String, _ reason: String) -> PluginLoadReport {
+        logger.error("plugin refused: \(file): \(reason)")
+        return PluginLoadReport(file: file, outcome: .refused(reason))
+    }
+
+    /// A retired version whose successor failed to initialise: its build starts afresh from the
+    /// state it handed over, so the plugin keeps serving and its count stays exact.
+    private func restart(_ retired: LoadedPlugin, state: [UInt8]) -> LoadedPlugin? {
+        do {
+            let plugin = try loader.load(file: retired.file, data: retired.data, host: self, previousState: state)
+            logger.warning("plugin restarted from its handed-over state after its successor was refused",
+                           metadata: ["plugin": "\(plugin.summary)"])
+            return plugin
+        } catch {
+            logger.error("plugin lost: its successor was refused and it could not restart: \(error)", metadata: ["plugin": "\(retired.summary)"])
+            return nil
         }
+    }
+
+    /// Waits, holding the set's lock so that no new event starts, until no event runs on `set`.
+    private func drain(_ set: PluginSet) -> Bool {
+        let deadline = ContinuousClock.now + configuration.drainTimeout
+        var spins = 0
+        while set.inFlight.load(ordering: .acquiring) > 0 {
+            if ContinuousClock.now > deadline { return false }
+            spins += 1
+            if spins < 200 { sched_yield() } else { usleep(50) }
+        }
+        return true
     }
 
     public var descriptions: [PluginDescription] { plugins.map(\.description) }
@@ -224,20 +294,38 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
     @discardableResult
     private func dispatch(_ kind: sio_event_kind, socket: SocketIOSocket, binding: Binding,
                           fill: (inout sio_event, EventScope) -> Void) -> Outcome {
-        let generation = current.withLockedValue { set in
-            set.inFlight.wrappingIncrement(ordering: .relaxed)
-            return set
+        let thread = DispatchThread.current
+        let generation: PluginSet
+        let outermost = thread.pinned == nil
+        if outermost {
+            generation = current.withLockedValue { set in
+                set.inFlight.wrappingIncrement(ordering: .relaxed)
+                return set
+            }
+            thread.pinned = generation
+        } else {
+            generation = thread.pinned!
         }
-        defer { generation.inFlight.wrappingDecrement(ordering: .releasing) }
+        defer {
+            if outermost {
+                thread.pinned = nil
+                generation.inFlight.wrappingDecrement(ordering: .releasing)
+            }
+        }
         let plugins = generation.plugins
         guard !plugins.isEmpty else { return .completed }
         let state = socket.hostState
         let scope = EventScope(socket: socket, host: self)
-        defer { scope.close() }
+        guard let handle = thread.open(scope) else {
+            logger.error("events nested too deeply; handlers not run", metadata: ["socket": "\(socket.id)"])
+            return .completed
+        }
+        var isOpen = true
+        defer { if isOpen { thread.close(scope) } }
         var event = sio_event()
         event.struct_size = MemoryLayout<sio_event>.size
         event.kind = kind
-        event.socket = scope.handle
+        event.socket = handle
         event.request = state.request.pointer
         event.socket_id = scope.arena.buf(socket.id)
         event.nsp = scope.arena.buf(socket.namespace)
@@ -274,7 +362,8 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
                 }
             }
         }
-        scope.close()
+        thread.close(scope)
+        isOpen = false
         for failure in failures {
             if kind == SIO_EVENT_ERROR {
                 // An on_error handler that fails is logged, never raised again.

@@ -19,14 +19,14 @@ final class PluginImage: @unchecked Sendable {
         self.containsSwift = containsSwift
     }
 
-    static func open(_ data: Data, of file: String, into privateDirectory: String, serial: Int) throws(PluginLoadError) -> PluginImage {
+    static func open(_ data: [UInt8], of file: String, into privateDirectory: String, serial: Int) throws(PluginLoadError) -> PluginImage {
         let name = (file as NSString).lastPathComponent
         let copy = "\(privateDirectory)/\(serial)-\(name)"
-        guard FileManager.default.createFile(atPath: copy, contents: data, attributes: [.posixPermissions: 0o500]) else {
+        guard FileManager.default.createFile(atPath: copy, contents: Data(data), attributes: [.posixPermissions: 0o500]) else {
             throw .notAPlugin("cannot write the private copy \(copy)")
         }
         defer { unlink(copy) }
-        let containsSwift = data.range(of: Data("libswiftCore.so".utf8)) != nil
+        let containsSwift = Data(data).range(of: Data("libswiftCore.so".utf8)) != nil
         var flags = RTLD_NOW | RTLD_LOCAL
         if containsSwift { flags |= RTLD_NODELETE }
         guard let handle = dlopen(copy, flags) else {

@@ -27,21 +27,32 @@ final class PluginLoader: @unchecked Sendable {
         return serial
     }
 
+    /// A build mapped and described, not yet initialised: everything that can refuse a file
+    /// without touching the version it would replace.
+    struct Prepared {
+        let file: String
+        let data: [UInt8]
+        let image: PluginImage
+        let info: UnsafePointer<sio_plugin_info>
+    }
+
     /// Loads `data`, the content of `file` read once by the caller (who also hashed it).
-    func load(file: String, data: Data, host: PluginHost, previousState: [UInt8]) throws(PluginLoadError) -> LoadedPlugin {
+    func load(file: String, data: [UInt8], host: PluginHost, previousState: [UInt8]) throws(PluginLoadError) -> LoadedPlugin {
+        try initialise(prepare(file: file, data: data), host: host, previousState: previousState)
+    }
+
+    func prepare(file: String, data: [UInt8]) throws(PluginLoadError) -> Prepared {
         try PluginFileCheck.checkPluginFile(file)
         let image = try PluginImage.open(data, of: file, into: privateDirectory, serial: nextSerial())
         do {
-            let plugin = try initialise(image: image, file: file, host: host, previousState: previousState)
-            plugin.contentHash = PluginFile.hash(data)
-            return plugin
+            return Prepared(file: file, data: data, image: image, info: try describe(image))
         } catch {
             image.close()
             throw error
         }
     }
 
-    private func initialise(image: PluginImage, file: String, host: PluginHost, previousState: [UInt8]) throws(PluginLoadError) -> LoadedPlugin {
+    private func describe(_ image: PluginImage) throws(PluginLoadError) -> UnsafePointer<sio_plugin_info> {
         guard let symbol = image.symbol(SIO_PLUGIN_ENTRY_SYMBOL) else { throw .missingEntrySymbol }
         let entry = unsafeBitCast(symbol, to: sio_plugin_entry_fn.self)
         guard let info = entry() else { throw .badInfo("sio_plugin_entry returned NULL") }
@@ -52,17 +63,27 @@ final class PluginLoader: @unchecked Sendable {
         let nameEnd = MemoryLayout<sio_plugin_info>.offset(of: \.name)! + MemoryLayout<UnsafeRawPointer>.size
         guard info.pointee.struct_size >= nameEnd, info.pointee.name != nil else { throw .badInfo("name is NULL") }
         let initEnd = MemoryLayout<sio_plugin_info>.offset(of: \.`init`)! + MemoryLayout<UnsafeRawPointer>.size
-        guard info.pointee.struct_size >= initEnd, let initialise = info.pointee.`init` else {
-            throw .badInfo("no init function")
-        }
-        let plugin = LoadedPlugin(file: file, info: info, image: image, host: host)
+        guard info.pointee.struct_size >= initEnd, info.pointee.`init` != nil else { throw .badInfo("no init function") }
+        return info
+    }
+
+    /// Runs `init`; on any refusal the image is closed and the plugin's handle revoked.
+    func initialise(_ prepared: Prepared, host: PluginHost, previousState: [UInt8]) throws(PluginLoadError) -> LoadedPlugin {
+        let plugin = LoadedPlugin(file: prepared.file, data: prepared.data, info: prepared.info, image: prepared.image, host: host)
         let status = previousState.withUnsafeBufferPointer { state in
-            initialise(HostAPI.table, plugin.handle,
-                       sio_buf(ptr: state.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, len: state.count))
+            prepared.info.pointee.`init`!(HostAPI.table, plugin.handle,
+                sio_buf(ptr: state.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, len: state.count))
         }
         plugin.finishInitialisation()
-        guard status == SIO_OK else { throw .initFailed("init returned status \(status)") }
-        guard plugin.registrationErrors.isEmpty else { throw .registration(plugin.registrationErrors) }
+        do throws(PluginLoadError) {
+            guard status == SIO_OK else { throw .initFailed("init returned status \(status)") }
+            guard plugin.registrationErrors.isEmpty else { throw .registration(plugin.registrationErrors) }
+        } catch {
+            plugin.revoke()
+            prepared.image.close()
+            throw error
+        }
+        plugin.contentHash = PluginFile.hash(prepared.data)
         return plugin
     }
 }

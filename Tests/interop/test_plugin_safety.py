@@ -2,6 +2,9 @@
 blocked handler or malformed placeholder takes the server down or freezes it. Each case runs a
 real server process with real compiled plugins."""
 import os
+import shutil
+import signal
+import threading
 import socket
 import time
 
@@ -96,3 +99,88 @@ def test_symlink_to_a_file_in_a_world_writable_directory_is_refused(start_server
     os.chmod(shared, 0o755)
     server = serve(start_server, directory)
     assert "plugin refused" not in server.log() and "plugin loaded" in server.log()
+
+
+# 3. Socket handles are checkable: stale, foreign and forged ones give SIO_ERR_STATE (5).
+
+def test_stale_foreign_and_forged_socket_handles_are_refused(probe):
+    c = connected(probe)
+    assert c.call("keep_handle", timeout=5) == 0
+    time.sleep(0.6)  # the plugin's thread used the handle 300 ms after the event
+    assert c.call("late_status", timeout=5) == 5
+    assert c.call("foreign_handle", timeout=5) == 5
+    assert c.call("forged_handle", timeout=5) == [5, 5, 5, 5]
+    assert c.call("send", "alive", timeout=5) == 0
+    assert probe.proc.poll() is None
+    c.disconnect()
+
+
+# 2. An event that outlives several reloads never runs in an unmapped image.
+
+def versions(tmp_path, *extra):
+    builds = tmp_path / "builds"
+    builds.mkdir(exist_ok=True)
+    made = {v: build_c(SOURCES / "versioned.c", builds / f"versioned-{v}.so", [f'VERSION="{v}"']) for v in ("v1", "v2")}
+    for name, define in extra:
+        made[name] = build_c(SOURCES / "versioned.c", builds / f"{name}.so", ['VERSION="bad"', define], werror=False)
+    return made
+
+
+def install(source, live):
+    shutil.copyfile(source, live)
+    os.chmod(live, 0o755)
+
+
+def slow_call(client, ms):
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(answer=client.call("slow", ms, timeout=10)))
+    thread.start()
+    return thread, result
+
+
+@pytest.mark.parametrize("first", ["unchanged", "refused"])
+def test_event_outliving_two_reloads_finishes_in_a_mapped_image(start_server, tmp_path, first):
+    builds = versions(tmp_path, ("no-entry", "BROKEN_NO_ENTRY"))
+    directory = plugin_dir(tmp_path)
+    live = directory / "versioned.so"
+    install(builds["v1"], live)
+    server = serve(start_server, directory, "--no-watch")
+    c = connected(server)
+    for _ in range(3):
+        thread, result = slow_call(c, 150)
+        time.sleep(0.03)
+        if first == "refused":
+            install(builds["no-entry"], live)
+        server.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.03)
+        install(builds["v2"], live)
+        server.proc.send_signal(signal.SIGHUP)
+        thread.join(10)
+        assert result.get("answer") == ("v1", 150), (result, server.log()[-2000:])
+        assert server.proc.poll() is None, server.log()[-2000:]
+        assert wait_until(lambda: c.call("ping", 1, timeout=5) == ("v2", 1))
+        install(builds["v1"], live)
+        server.proc.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: c.call("ping", 2, timeout=5) == ("v1", 2))
+    assert c.connected
+    c.disconnect()
+
+
+def test_copy_then_sighup_with_the_watcher_on(start_server, tmp_path):
+    builds = versions(tmp_path)
+    directory = plugin_dir(tmp_path)
+    live = directory / "versioned.so"
+    install(builds["v1"], live)
+    server = serve(start_server, directory)
+    c = connected(server)
+    for round in range(4):
+        version = "v2" if round % 2 == 0 else "v1"
+        thread, result = slow_call(c, 150)
+        time.sleep(0.02)
+        install(builds[version], live)
+        server.proc.send_signal(signal.SIGHUP)
+        thread.join(10)
+        assert result.get("answer") is not None and result["answer"][1] == 150
+        assert wait_until(lambda: c.call("ping", round, timeout=5) == (version, round))
+    assert server.proc.poll() is None
+    c.disconnect()

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,23 @@ static void *broadcaster(void *unused) {
         usleep(1000);
     }
     return NULL;
+}
+
+/* Handles used where they are no longer valid: after the event, from another thread, forged. */
+static sio_socket *kept_handle;
+static sio_status late_status = -1;
+
+static void *send_later(void *unused) {
+    (void)unused;
+    usleep(300 * 1000);
+    late_status = api->send(kept_handle, cstr("\"late\""));
+    return NULL;
+}
+
+static void *send_now(void *handle) {
+    static sio_status status;
+    status = api->send((sio_socket *)handle, cstr("\"from another thread\""));
+    return &status;
 }
 
 static sio_status on_connect(const sio_event *e, void *ud) {
@@ -141,6 +159,34 @@ static sio_status on_message(const sio_event *e, void *ud) {
         thread_running = 1;
         pthread_create(&thread, NULL, broadcaster, NULL);
         ack_status(e, SIO_OK);
+    }
+    else if (eq(ev, "keep_handle")) {
+        /* The handle goes to a thread that uses it 300 ms after this handler returned. */
+        kept_handle = e->socket;
+        pthread_t later;
+        pthread_create(&later, NULL, send_later, NULL);
+        pthread_detach(later);
+        ack_status(e, SIO_OK);
+    }
+    else if (eq(ev, "late_status")) { ack_status(e, late_status); }
+    else if (eq(ev, "foreign_handle")) {
+        /* The live handle, used from another thread while this handler waits for it. */
+        pthread_t other;
+        void *result;
+        pthread_create(&other, NULL, send_now, e->socket);
+        pthread_join(other, &result);
+        ack_status(e, *(sio_status *)result);
+    }
+    else if (eq(ev, "forged_handle")) {
+        sio_status statuses[4];
+        uintptr_t live = (uintptr_t)e->socket;
+        statuses[0] = api->send((sio_socket *)(uintptr_t)0xdeadbeef, cstr("1"));
+        statuses[1] = api->send((sio_socket *)(live + 1), cstr("1"));
+        statuses[2] = api->send((sio_socket *)(live ^ ((uintptr_t)1 << 44)), cstr("1"));
+        statuses[3] = api->context_set((sio_socket *)(live - 1), cstr("k"), cstr("v"));
+        char json[64];
+        snprintf(json, sizeof json, "[[%d,%d,%d,%d]]", statuses[0], statuses[1], statuses[2], statuses[3]);
+        api->ack(e->socket, m->ack_id, cstr(json), NULL, 0);
     }
     else if (eq(ev, "stop_thread")) {
         thread_running = 0;

@@ -5,11 +5,13 @@
  *   -DBROKEN_ABI         built for another ABI major
  *   -DBROKEN_INIT        init fails
  *   -DBROKEN_NO_ENTRY    no entry symbol
+ * ["slow", ms] sleeps that long before it answers like a ping.
  */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sio_plugin.h"
 
@@ -31,6 +33,10 @@ static sio_status on_message(const sio_event *event, void *user_data) {
     char answer[96];
     const char *args = m->args_json.ptr;
     size_t len = m->args_json.len;
+    if (m->event.len == 4 && memcmp(m->event.ptr, "slow", 4) == 0) {
+        /* ["slow", ms]: answers after sleeping, still running while reloads happen. */
+        usleep((useconds_t)strtol(args + 1, NULL, 10) * 1000);
+    }
     if (m->event.len == 5 && memcmp(m->event.ptr, "state", 5) == 0) {
         int n = snprintf(answer, sizeof answer, "[\"%s\",%ld]", VERSION, inherited + atomic_load(&seen));
         return api->ack(event->socket, m->ack_id, (sio_buf){ answer, (size_t)n }, NULL, 0);
