@@ -20,6 +20,9 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
         /// waiting meanwhile. Past it the reload is not done and the serving versions stay: a
         /// handler stuck for good must not freeze every socket.
         public var drainTimeout: Duration = .seconds(1)
+        /// Where each new build is first mapped in a child process; nil maps it in the server
+        /// only (the ELF check still runs).
+        public var probe: PluginProbe?
 
         public init(directory: String? = nil) {
             self.directory = directory
@@ -39,7 +42,7 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         self.messageLog = configuration.messageLogFormat.map { MessageLog(format: $0) }
-        self.loader = try PluginLoader()
+        self.loader = try PluginLoader(probe: configuration.probe)
     }
 
     /// The server out-of-band calls go through; set once, before clients connect.

@@ -19,13 +19,27 @@ final class PluginImage: @unchecked Sendable {
         self.containsSwift = containsSwift
     }
 
-    static func open(_ data: [UInt8], of file: String, into privateDirectory: String, serial: Int) throws(PluginLoadError) -> PluginImage {
+    static func open(_ data: [UInt8], of file: String, into privateDirectory: String, serial: Int,
+                     probe: PluginProbe?) throws(PluginLoadError) -> PluginImage {
+        do {
+            try ELFCheck.validate(data)
+        } catch {
+            throw .notAPlugin(error.description)
+        }
         let name = (file as NSString).lastPathComponent
         let copy = "\(privateDirectory)/\(serial)-\(name)"
         guard FileManager.default.createFile(atPath: copy, contents: Data(data), attributes: [.posixPermissions: 0o500]) else {
             throw .notAPlugin("cannot write the private copy \(copy)")
         }
         defer { unlink(copy) }
+        if let probe {
+            switch probe.run(copy) {
+            case .survived: break
+            case .crashed(let signal): throw .notAPlugin("the dynamic loader crashed on it in a probe process (signal \(signal))")
+            case .hung: throw .notAPlugin("the dynamic loader did not finish with it in a probe process within \(probe.timeout)")
+            case .cannotRun(let why): throw .notAPlugin(why)
+            }
+        }
         let containsSwift = Data(data).range(of: Data("libswiftCore.so".utf8)) != nil
         var flags = RTLD_NOW | RTLD_LOCAL
         if containsSwift { flags |= RTLD_NODELETE }

@@ -8,7 +8,10 @@ final class PluginLoader: @unchecked Sendable {
     private var serial = 0
     private let lock = NSLock()
 
-    init() throws {
+    let probe: PluginProbe?
+
+    init(probe: PluginProbe?) throws {
+        self.probe = probe
         var template = Array((NSTemporaryDirectory() + "/sio-plugins-XXXXXX").utf8CString)
         guard let path = mkdtemp(&template) else {
             throw PluginLoadError.notAPlugin("cannot create a private directory for plugin copies")
@@ -43,7 +46,7 @@ final class PluginLoader: @unchecked Sendable {
 
     func prepare(file: String, data: [UInt8]) throws(PluginLoadError) -> Prepared {
         try PluginFileCheck.checkPluginFile(file)
-        let image = try PluginImage.open(data, of: file, into: privateDirectory, serial: nextSerial())
+        let image = try PluginImage.open(data, of: file, into: privateDirectory, serial: nextSerial(), probe: probe)
         do {
             return Prepared(file: file, data: data, image: image, info: try describe(image))
         } catch {

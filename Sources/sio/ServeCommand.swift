@@ -66,6 +66,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Reload plugins when files in --plugins change (SIGHUP and sio reload always do).")
     var watch = true
 
+    @Flag(inversion: .prefixedNo, help: "Map each new plugin build in a child process first, so that a file the dynamic loader cannot take is refused instead of crashing the server.")
+    var probePlugins = true
+
     @Flag(help: "Run without the admin endpoint.")
     var noAdmin = false
 
@@ -119,6 +122,9 @@ struct ServeCommand: AsyncParsableCommand {
 
         var hostConfiguration = PluginHost.Configuration(directory: plugins)
         hostConfiguration.messageLogFormat = MessageLog.from(environmentValue: environment["SOCKETIO_MESSAGE_LOG_FORMAT"])
+        if probePlugins, let executable = Self.executablePath {
+            hostConfiguration.probe = PluginProbe(command: [executable, "probe-plugin"])
+        }
         let host = try PluginHost(configuration: hostConfiguration, logger: logger)
         host.loadAll()
         let server = SocketIOServer(configuration: configuration, application: host, logger: logger)
@@ -154,6 +160,12 @@ struct ServeCommand: AsyncParsableCommand {
             watcher?.stop()
         }
         try await server.runUntilSignalled(logger: logger, admin: admin)
+    }
+
+    static var executablePath: String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        return count > 0 ? String(cString: buffer) : nil
     }
 
     static func isLoopback(_ host: String) -> Bool {

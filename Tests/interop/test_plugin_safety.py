@@ -2,6 +2,9 @@
 blocked handler or malformed placeholder takes the server down or freezes it. Each case runs a
 real server process with real compiled plugins."""
 import os
+import random
+import struct
+import subprocess
 import shutil
 import signal
 import threading
@@ -12,7 +15,7 @@ import pytest
 import socketio
 import websocket
 
-from conftest import wait_until
+from conftest import BUILD_DIR, wait_until
 from plugins import SOURCES, Trace, build_c, plugin_dir
 
 
@@ -183,4 +186,94 @@ def test_copy_then_sighup_with_the_watcher_on(start_server, tmp_path):
         assert result.get("answer") is not None and result["answer"][1] == 150
         assert wait_until(lambda: c.call("ping", round, timeout=5) == (version, round))
     assert server.proc.poll() is None
+    c.disconnect()
+
+
+# 1. A truncated or corrupt ELF file is refused; the serving version goes on.
+
+def admin_reload(server):
+    return subprocess.run([str(BUILD_DIR / "sio"), "reload", "--admin", f"127.0.0.1:{server.admin_port}"],
+                          capture_output=True, text=True, timeout=20)
+
+
+def test_truncated_plugin_at_startup_is_refused(start_server, tmp_path):
+    builds = versions(tmp_path)
+    directory = plugin_dir(tmp_path)
+    data = builds["v1"].read_bytes()
+    (directory / "versioned.so").write_bytes(data[:3000])
+    os.chmod(directory / "versioned.so", 0o755)
+    server = serve(start_server, directory)
+    refused = [line for line in server.log().splitlines() if "plugin refused" in line]
+    assert len(refused) == 1 and "truncated" in refused[0], server.log()
+    c = connected(server)
+    assert c.connected
+    c.disconnect()
+
+
+def test_truncated_builds_renamed_over_a_live_plugin_are_refused(start_server, tmp_path):
+    builds = versions(tmp_path)
+    directory = plugin_dir(tmp_path)
+    live = directory / "versioned.so"
+    install(builds["v1"], live)
+    server = serve(start_server, directory, "--no-watch")
+    c = connected(server)
+    data = builds["v2"].read_bytes()
+    for length in [1, 63, 64, 200, 1000, 3000, 4096, 5000, 8192, 12000, len(data) // 2, len(data) - 100, len(data) - 1]:
+        incoming = directory / ".incoming"
+        incoming.write_bytes(data[:length])
+        os.chmod(incoming, 0o755)
+        os.rename(incoming, live)  # the write-then-rename the docs call safe
+        result = admin_reload(server)
+        assert result.returncode != 0 and f"{live}: refused: " in result.stdout, (length, result.stdout)
+        assert c.call("ping", length, timeout=5) == ("v1", length)
+    assert f"plugin refused: {live}: not a loadable shared library: truncated" in server.log()
+    install(builds["v2"], live)
+    assert admin_reload(server).returncode == 0
+    assert c.call("ping", 0, timeout=5) == ("v2", 0)
+    c.disconnect()
+
+
+def elf_structure_ranges(data):
+    """Byte ranges of the ELF header, program headers and dynamic section."""
+    phoff, = struct.unpack_from("<Q", data, 32)
+    phentsize, phnum = struct.unpack_from("<HH", data, 54)
+    ranges = [(0, 64), (phoff, phoff + phentsize * phnum)]
+    for i in range(phnum):
+        p_type, _, p_offset, _, _, p_filesz = struct.unpack_from("<IIQQQQ", data, phoff + i * phentsize)
+        if p_type == 2:
+            ranges.append((p_offset, p_offset + p_filesz))
+    return ranges
+
+
+def test_corrupt_elf_structures_never_take_the_server_down(start_server, tmp_path):
+    builds = versions(tmp_path)
+    directory = plugin_dir(tmp_path)
+    live = directory / "versioned.so"
+    install(builds["v1"], live)
+    server = serve(start_server, directory, "--no-watch")
+    c = connected(server)
+    original = builds["v2"].read_bytes()
+    ranges = elf_structure_ranges(original)
+    rng = random.Random(10)
+    outcomes = {"refused": 0, "reloaded": 0}
+    for round in range(40):
+        data = bytearray(original)
+        for _ in range(rng.randint(1, 4)):
+            start, end = rng.choice(ranges)
+            position = rng.randrange(start, end)
+            data[position] = rng.choice([0, 0xff, rng.randrange(256), data[position] ^ (1 << rng.randrange(8))])
+        incoming = directory / ".incoming"
+        incoming.write_bytes(bytes(data))
+        os.chmod(incoming, 0o755)
+        os.rename(incoming, live)
+        result = admin_reload(server)
+        assert server.proc.poll() is None, server.log()[-3000:]
+        outcomes["refused" if "refused" in result.stdout else "reloaded"] += 1
+        install(builds["v1"], live)
+        admin_reload(server)
+        assert c.connected and server.proc.poll() is None, (result.stdout, server.log()[-3000:])
+        assert c.call("ping", round, timeout=5) == ("v1", round)
+    print("\ncorrupt builds:", outcomes)
+    assert outcomes["refused"] > 0
+    assert c.connected
     c.disconnect()

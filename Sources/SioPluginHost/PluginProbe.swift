@@ -1,0 +1,75 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSioPlugin
+
+/// Maps a plugin file in a short-lived child process before the server maps it.
+///
+/// The ELF check keeps out what it can name; the dynamic loader trusts far more of a file than
+/// that (relocations, hash tables, version records), and a file corrupt there can crash it. The
+/// child runs `dlopen` and `dlsym` on the private copy and nothing else — no plugin function,
+/// no `init` — so its death by a signal means the loader itself cannot take the file, and the
+/// file is refused while the server goes on.
+public struct PluginProbe: Sendable {
+    /// The child's command line before the file's path: `sio probe-plugin`.
+    public var command: [String]
+    /// Past this the child is killed and the file refused.
+    public var timeout: Duration = .seconds(10)
+
+    public init(command: [String]) {
+        self.command = command
+    }
+
+    enum Verdict: Equatable {
+        /// The loader took the file, or refused it cleanly (the server's own `dlopen` says why).
+        case survived
+        case crashed(signal: Int32)
+        case hung
+        case cannotRun(String)
+    }
+
+    func run(_ path: String) -> Verdict {
+        let arguments = command + [path]
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, command[0], &actions, nil, &argv, environ)
+        guard spawned == 0 else { return .cannotRun("cannot start the probe process \(command[0]): errno \(spawned)") }
+
+        let deadline = ContinuousClock.now + timeout
+        var status: Int32 = 0
+        while true {
+            let reaped = waitpid(pid, &status, WNOHANG)
+            if reaped == pid { break }
+            if reaped < 0 && errno != EINTR { return .cannotRun("waitpid failed: errno \(errno)") }
+            if ContinuousClock.now > deadline {
+                kill(pid, SIGKILL)
+                _ = waitpid(pid, &status, 0)
+                return .hung
+            }
+            usleep(1000)
+        }
+        let signal = status & 0x7f
+        if signal != 0 && signal != 0x7f { return .crashed(signal: signal) }
+        return .survived
+    }
+
+    /// The child's side: maps the file, calls its entry and reads the description the host
+    /// will read (a corrupt relocation shows up as a wild pointer here). Exits 0 when all of
+    /// that works, 1 when the loader or the entry refuses cleanly; a crash speaks for itself.
+    public static func childMain(path: String) -> Never {
+        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL), let symbol = dlsym(handle, SIO_PLUGIN_ENTRY_SYMBOL) else { exit(1) }
+        guard let info = unsafeBitCast(symbol, to: sio_plugin_entry_fn.self)() else { exit(1) }
+        let nameEnd = MemoryLayout<sio_plugin_info>.offset(of: \.name)! + MemoryLayout<UnsafeRawPointer>.size
+        guard info.pointee.struct_size >= nameEnd else { exit(1) }
+        let version = info.pointee.struct_size >= nameEnd + 8 ? info.pointee.version : nil
+        if let name = info.pointee.name { _ = strlen(name) }
+        if let version { _ = strlen(version) }
+        exit(0)
+    }
+}
