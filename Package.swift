@@ -41,13 +41,15 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Channel patterns on RE2 (Debian's libre2-dev): matching in time linear in the name.
+        .target(name: "CSioRegex", linkerSettings: [.linkedLibrary("re2")]),
         // The C ABI header, as a Swift module for the host and the Swift SDK.
         .systemLibrary(name: "CSioPlugin", path: "Sources/CSioPlugin"),
         // Loads handler plugins and turns server events into handler calls.
         .target(
             name: "SioPluginHost",
             dependencies: [
-                "SocketIOServer", "SocketIOCodec", "CSioPlugin",
+                "SocketIOServer", "SocketIOCodec", "CSioPlugin", "CSioRegex",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

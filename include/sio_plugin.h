@@ -145,8 +145,10 @@ typedef struct sio_host_api {
     uint32_t abi_minor;
 
     /* Registration, during init only. pattern: NUL-terminated regular expression matched at the
-     * start of channel names (Python re.match), or NULL for every event of the kind. A pattern on
-     * SIO_EVENT_CONNECT, or one that does not compile, fails the load.
+     * start of channel names (Python re.match), or NULL for every event of the kind. Patterns run
+     * on RE2, in time linear in the name: backreferences and lookaround are not supported
+     * (docs/events.md, "Pattern syntax"). A pattern on SIO_EVENT_CONNECT, or one that does not
+     * compile, fails the load.
      * OWNERSHIP: pattern is copied; user_data is the plugin's, passed back unchanged. */
     sio_status (*register_handler)(sio_plugin *plugin, sio_event_kind kind, const char *pattern,
                                    sio_handler_fn handler, void *user_data);

@@ -79,8 +79,9 @@ final class PluginLoader: @unchecked Sendable {
         }
         plugin.finishInitialisation()
         do throws(PluginLoadError) {
-            guard status == SIO_OK else { throw .initFailed("init returned status \(status)") }
+            // A refused registration is the better reason when init passes its status on.
             guard plugin.registrationErrors.isEmpty else { throw .registration(plugin.registrationErrors) }
+            guard status == SIO_OK else { throw .initFailed("init returned status \(status)") }
         } catch {
             plugin.revoke()
             prepared.image.close()

@@ -36,6 +36,34 @@ final class ChannelPatternTests: XCTestCase {
         XCTAssertThrowsError(try ChannelPattern("room-("))
         XCTAssertThrowsError(try ChannelPattern("[a-"))
     }
+
+    /// What RE2 cannot run in linear time is refused with its reason, not run slowly.
+    func testBackreferencesAndLookaroundAreRefused() {
+        for pattern in [#"(a)\1"#, "(?=room)", "(?!x)y", "(?<=a)b"] {
+            XCTAssertThrowsError(try ChannelPattern(pattern), pattern) {
+                XCTAssertFalse("\($0)".isEmpty)
+            }
+        }
+    }
+
+    /// The syntax the docs promise (docs/events.md, "Pattern syntax").
+    func testDocumentedSyntax() throws {
+        let cases: [(String, String, Bool)] = [
+            ("room-[0-9]{2,3}$", "room-42", true), ("room-[0-9]{2,3}$", "room-4", false),
+            (#"user\.\d+"#, "user.7", true), (#"user\.\d+"#, "userx7", false),
+            ("(?i)ROOM", "room", true), ("a|b", "b-1", true), ("[^-]+-x", "ab-x", true),
+            (#"\w+@"#, "me@", true), ("é", "été", true), ("x*", "", true), ("room", "", false),
+        ]
+        for (pattern, channel, expected) in cases {
+            XCTAssertEqual(try ChannelPattern(pattern).matches(channel), expected, "\(pattern) on \(channel)")
+        }
+    }
+
+    func testNestedQuantifiersRunInLinearTime() throws {
+        let pattern = try ChannelPattern("(a+)+$")
+        XCTAssertFalse(pattern.matches(String(repeating: "a", count: 10_000) + "!"))
+        XCTAssertTrue(pattern.matches(String(repeating: "a", count: 10_000)))
+    }
 }
 
 final class MessageLogTests: XCTestCase {

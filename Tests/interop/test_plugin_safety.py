@@ -277,3 +277,34 @@ def test_corrupt_elf_structures_never_take_the_server_down(start_server, tmp_pat
     assert outcomes["refused"] > 0
     assert c.connected
     c.disconnect()
+
+
+# 5. Channel patterns run on RE2: time linear in the name, whatever the pattern.
+
+def test_nested_quantifier_pattern_cannot_freeze_the_server(start_server, tmp_path):
+    directory = plugin_dir(tmp_path)
+    build_c(SOURCES / "probe.c", directory / "probe.so")
+    trace = Trace(tmp_path / "trace.txt")
+    server = serve(start_server, directory, "--threads", "2",
+                   env={"SIO_PROBE_PATTERN": "(a+)+$", "SIO_TRACE_FILE": str(trace.path)})
+    others = [connected(server) for _ in range(6)]
+    attacker = connected(server)
+    for length in (31, 64, 250):
+        assert attacker.call("__subscribe__", "a" * length + "!", timeout=5) is True
+    assert attacker.call("__subscribe__", "a" * 200, timeout=5) is True
+    assert [x for (_, e, x) in trace.events(attacker.get_sid()) if e == "room-subscribe"] == ["a" * 200]
+    for c in others:
+        assert c.call("send", "alive", timeout=5) == 0
+    fresh = connected(server)
+    assert fresh.connected
+    for c in others + [attacker, fresh]:
+        c.disconnect()
+
+
+@pytest.mark.parametrize("pattern", [r"(room)\1", "(?=room)", "(?<!x)room"])
+def test_patterns_re2_cannot_run_are_refused_at_load(start_server, tmp_path, pattern):
+    directory = plugin_dir(tmp_path)
+    build_c(SOURCES / "probe.c", directory / "probe.so")
+    server = serve(start_server, directory, env={"SIO_PROBE_PATTERN": pattern})
+    refused = [line for line in server.log().splitlines() if "plugin refused" in line]
+    assert len(refused) == 1 and "channel pattern" in refused[0] and "does not compile" in refused[0], server.log()

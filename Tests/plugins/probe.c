@@ -254,6 +254,10 @@ static sio_status init(const sio_host_api *host, sio_plugin *plugin, sio_buf pre
     api->register_handler(plugin, SIO_EVENT_UNSUBSCRIBE, "room-", room_unsubscribe, NULL);
     api->register_handler(plugin, SIO_EVENT_DISCONNECT, "room-", room_disconnect, NULL);
     api->register_handler(plugin, SIO_EVENT_FINISH, "room-", room_finish, NULL);
+    /* A pattern from the environment, for the tests of hostile patterns. */
+    if (getenv("SIO_PROBE_PATTERN")) {
+        return api->register_handler(plugin, SIO_EVENT_SUBSCRIBE, getenv("SIO_PROBE_PATTERN"), room_subscribe, NULL);
+    }
     return SIO_OK;
 }
 
