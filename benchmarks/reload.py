@@ -63,7 +63,7 @@ def measure(kind, versions, reloads, clients, rate, workdir):
     server.stop()
     delays_all, delays_reload = [], []
     for p in pingers:
-        for _, _, sent, received in p.answers:
+        for _, _, sent, received, _ in p.answers:
             delay = (received - sent) * 1000
             delays_all.append(delay)
             if any(b - 0.05 <= sent <= e + 0.05 for b, e in windows):

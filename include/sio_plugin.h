@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 #define SIO_ABI_MAJOR 1
-#define SIO_ABI_MINOR 0
+#define SIO_ABI_MINOR 1
 
 #if defined(_WIN32)
 #define SIO_EXPORT __declspec(dllexport)
@@ -211,16 +211,23 @@ typedef struct sio_plugin_info {
     const char *name;         /* NUL-terminated; OWNERSHIP: plugin-owned, static */
     const char *version;      /* NUL-terminated; OWNERSHIP: plugin-owned, static */
     /* Registers the handlers. previous_state: what the retiring version's `retire` returned
-     * (empty on a first load); OWNERSHIP: host-owned, valid until init returns.
+     * (empty on a first load, and always empty when `adopt` is set: adopt receives it instead);
+     * OWNERSHIP: host-owned, valid until init returns.
      * Return SIO_OK, or SIO_FAIL to refuse the load (give the reason with api->log). */
     sio_status (*init)(const sio_host_api *api, sio_plugin *plugin, sio_buf previous_state);
-    /* Optional (NULL). Called once when a newer version is about to replace this one (right
-     * before the new version's init) or the plugin is removed. It may return state for the next
-     * version's init. Handlers of this version may still be running on other threads while it
-     * runs, and may be called until dispatch has switched: guard shared state as for any
-     * concurrent handler. OWNERSHIP: plugin-owned; the host copies it before the next call into
-     * the plugin, so a static buffer is enough. */
+    /* Optional (NULL). Called exactly once per loaded version, when it is replaced or removed,
+     * with dispatch paused: no handler of this version is running, and none will be called
+     * again. It may return state for the next version (its `adopt`, or its `init`). It is never
+     * called because another build was refused. OWNERSHIP: plugin-owned; the host copies it
+     * before the next call into the plugin, so a static buffer is enough. */
     sio_buf (*retire)(sio_plugin *plugin);
+    /* Optional (NULL); ABI 1.1. Set it, and a reload runs this version's `init` (with an empty
+     * previous_state) while the serving version still serves, so an init that fails leaves the
+     * serving version untouched; then dispatch pauses, the serving version's `retire` runs and
+     * its state arrives here, before this version's first event. Also called, with an empty
+     * state, on a first load. It cannot refuse. OWNERSHIP of previous_state: host-owned, valid
+     * until adopt returns. */
+    void (*adopt)(sio_plugin *plugin, sio_buf previous_state);
 } sio_plugin_info;
 
 /* The one exported symbol of a plugin. */

@@ -367,7 +367,8 @@ static sio_buf retire(sio_plugin *plugin) {
 }
 
 static const sio_plugin_info info = {
-    sizeof(sio_plugin_info), SIO_ABI_MAJOR, SIO_ABI_MINOR, "chat-c", "1.0.0", init, retire,
+    .struct_size = sizeof(sio_plugin_info), .abi_major = SIO_ABI_MAJOR, .abi_minor = SIO_ABI_MINOR,
+    .name = "chat-c", .version = "1.0.0", .init = init, .retire = retire,
 };
 
 SIO_EXPORT const sio_plugin_info *sio_plugin_entry(void) { return &info; }

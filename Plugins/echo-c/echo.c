@@ -41,7 +41,8 @@ static sio_status init(const sio_host_api *host, sio_plugin *plugin, sio_buf pre
 }
 
 static const sio_plugin_info info = {
-    sizeof(sio_plugin_info), SIO_ABI_MAJOR, SIO_ABI_MINOR, "echo-c", "1.0.0", init, NULL,
+    .struct_size = sizeof(sio_plugin_info), .abi_major = SIO_ABI_MAJOR, .abi_minor = SIO_ABI_MINOR,
+    .name = "echo-c", .version = "1.0.0", .init = init,
 };
 
 SIO_EXPORT const sio_plugin_info *sio_plugin_entry(void) { return &info; }

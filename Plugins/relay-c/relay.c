@@ -35,13 +35,13 @@ static sio_status init(const sio_host_api *host, sio_plugin *plugin, sio_buf pre
 }
 
 static const sio_plugin_info info = {
-    sizeof(sio_plugin_info), SIO_ABI_MAJOR, SIO_ABI_MINOR,
+    .struct_size = sizeof(sio_plugin_info), .abi_major = SIO_ABI_MAJOR, .abi_minor = SIO_ABI_MINOR,
 #ifdef RELAY_NOOP
-    "noop-c",
+    .name = "noop-c",
 #else
-    "relay-c",
+    .name = "relay-c",
 #endif
-    "1.0.0", init, NULL,
+    .version = "1.0.0", .init = init,
 };
 
 SIO_EXPORT const sio_plugin_info *sio_plugin_entry(void) { return &info; }

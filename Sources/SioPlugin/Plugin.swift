@@ -33,7 +33,7 @@ public final class Plugin {
             struct_size: MemoryLayout<sio_plugin_info>.size,
             abi_major: UInt32(SIO_ABI_MAJOR), abi_minor: UInt32(SIO_ABI_MINOR),
             name: UnsafePointer(strdup(name)), version: UnsafePointer(strdup(version)),
-            init: pluginInit, retire: pluginRetire))
+            init: pluginInit, retire: pluginRetire, adopt: pluginAdopt))
     }
 
     /// Describes the plugin; call it from the exported `sio_plugin_entry` and return the result.
@@ -94,9 +94,6 @@ private func pluginInit(_ api: UnsafePointer<sio_host_api>?, _ handle: OpaquePoi
     guard let plugin = Plugin.current, let api else { return SIO_FAIL }
     plugin.api = api
     plugin.handle = handle
-    if let restore = plugin.restore {
-        restore(state.len > 0 ? Array(UnsafeRawBufferPointer(start: state.ptr, count: state.len)) : [])
-    }
     for (index, registration) in plugin.registrations.enumerated() {
         let userData = UnsafeMutableRawPointer(bitPattern: index + 1)
         let status: sio_status
@@ -108,6 +105,13 @@ private func pluginInit(_ api: UnsafePointer<sio_host_api>?, _ handle: OpaquePoi
         guard status == SIO_OK else { return status }
     }
     return SIO_OK
+}
+
+/// The predecessor's state arrives here (ABI 1.1), after this version's init succeeded and the
+/// predecessor stopped: the SDK's plugins are always initialised while the old version serves.
+private func pluginAdopt(_ handle: OpaquePointer?, _ state: sio_buf) {
+    guard let restore = Plugin.current?.restore else { return }
+    restore(state.len > 0 ? Array(UnsafeRawBufferPointer(start: state.ptr, count: state.len)) : [])
 }
 
 /// Keeps the last retire state alive until the host has copied it (before its next call).

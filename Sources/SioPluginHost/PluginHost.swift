@@ -80,6 +80,8 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
         var file: String
         var prepared: PluginLoader.Prepared
         var existing: LoadedPlugin?
+        /// Initialised before the pause: the build has `adopt`.
+        var initialised: LoadedPlugin?
     }
 
     private func reloadLocked() -> [PluginLoadReport] {
@@ -105,7 +107,10 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
                 continue
             }
             do {
-                changes.append(Change(file: file, prepared: try loader.prepare(file: file, data: data), existing: existing))
+                let prepared = try loader.prepare(file: file, data: data)
+                // An ABI 1.1 build runs init now, while its predecessor serves untouched.
+                let initialised = prepared.adopt == nil ? nil : try loader.initialise(prepared, host: self, previousState: [])
+                changes.append(Change(file: file, prepared: prepared, existing: existing, initialised: initialised))
             } catch {
                 reports[file] = refuse(file, error.description)
             }
@@ -121,6 +126,13 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
             for change in changes {
                 let state = change.existing?.retire() ?? []
                 if let existing = change.existing { retired.append(existing) }
+                if let plugin = change.initialised {
+                    PluginLoader.hand(state, to: change.prepared.adopt!, of: plugin)
+                    replacements[change.file] = plugin
+                    reports[change.file] = PluginLoadReport(
+                        file: change.file, outcome: change.existing == nil ? .loaded(plugin.description) : .reloaded(plugin.description))
+                    continue
+                }
                 do {
                     let plugin = try loader.initialise(change.prepared, host: self, previousState: state)
                     replacements[change.file] = plugin
@@ -147,6 +159,7 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
         let pause = ContinuousClock.now - paused
         guard drained else {
             for change in changes {
+                _ = change.initialised?.retire()
                 change.prepared.image.close()
                 reports[change.file] = refuse(change.file, "handlers of the serving version ran longer than \(configuration.drainTimeout) and the reload was not done; the serving version stays")
             }

@@ -37,11 +37,29 @@ final class PluginLoader: @unchecked Sendable {
         let data: [UInt8]
         let image: PluginImage
         let info: UnsafePointer<sio_plugin_info>
+
+        /// ABI 1.1: the build takes its predecessor's state in `adopt`, so it can be
+        /// initialised before anything happens to the version it replaces.
+        var adopt: (@convention(c) (OpaquePointer?, sio_buf) -> Void)? {
+            let end = MemoryLayout<sio_plugin_info>.offset(of: \.adopt)! + MemoryLayout<UnsafeRawPointer>.size
+            return info.pointee.struct_size >= end ? info.pointee.adopt : nil
+        }
     }
 
-    /// Loads `data`, the content of `file` read once by the caller (who also hashed it).
+    /// Loads `data`, the content of `file` read once by the caller (who also hashed it), and
+    /// hands it `previousState` the way its ABI version takes it (`adopt`, or `init`).
     func load(file: String, data: [UInt8], host: PluginHost, previousState: [UInt8]) throws(PluginLoadError) -> LoadedPlugin {
-        try initialise(prepare(file: file, data: data), host: host, previousState: previousState)
+        let prepared = try prepare(file: file, data: data)
+        guard let adopt = prepared.adopt else { return try initialise(prepared, host: host, previousState: previousState) }
+        let plugin = try initialise(prepared, host: host, previousState: [])
+        Self.hand(previousState, to: adopt, of: plugin)
+        return plugin
+    }
+
+    static func hand(_ state: [UInt8], to adopt: @convention(c) (OpaquePointer?, sio_buf) -> Void, of plugin: LoadedPlugin) {
+        state.withUnsafeBufferPointer { bytes in
+            adopt(plugin.handle, sio_buf(ptr: bytes.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, len: bytes.count))
+        }
     }
 
     func prepare(file: String, data: [UInt8]) throws(PluginLoadError) -> Prepared {

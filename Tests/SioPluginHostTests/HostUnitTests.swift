@@ -14,8 +14,9 @@ final class ABILayoutTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<sio_event>.offset(of: \.reason), 120)
         XCTAssertEqual(MemoryLayout<sio_host_api>.size, 184)
         XCTAssertEqual(MemoryLayout<sio_host_api>.offset(of: \.json_quote), 176)
-        XCTAssertEqual(MemoryLayout<sio_plugin_info>.size, 48)
+        XCTAssertEqual(MemoryLayout<sio_plugin_info>.size, 56)
         XCTAssertEqual(MemoryLayout<sio_plugin_info>.offset(of: \.retire), 40)
+        XCTAssertEqual(MemoryLayout<sio_plugin_info>.offset(of: \.adopt), 48)
     }
 }
 

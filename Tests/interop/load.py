@@ -2,6 +2,7 @@
 loop, each sending `ping` events with acks and recording which version answered."""
 import asyncio
 import itertools
+import json
 import time
 
 import aiohttp
@@ -12,7 +13,7 @@ class PingClient:
         self.url = url
         self.interval = 1.0 / rate
         self.sent = {}          # seq -> send time
-        self.answers = []       # (seq, version, send time, receive time)
+        self.answers = []       # (seq, version, send time, receive time, count or None)
         self.disconnected = False
         self.connected = asyncio.Event()
 
@@ -43,10 +44,10 @@ class PingClient:
             if data == "2":
                 await ws.send_str("3")
             elif data.startswith("43"):
-                body = data[data.index("["):]
-                version, seq = body[2:-1].split('",')
-                seq = int(seq)
-                self.answers.append((seq, version, self.sent.get(seq), time.monotonic()))
+                answer = json.loads(data[data.index("["):])
+                seq = int(answer[1])
+                count = answer[2] if len(answer) > 2 else None
+                self.answers.append((seq, answer[0], self.sent.get(seq), time.monotonic(), count))
         self.disconnected = True
 
 

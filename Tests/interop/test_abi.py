@@ -71,7 +71,7 @@ PINNED = {
     "offsetof(sio_host_api,log)": 160,
     "offsetof(sio_host_api,json_get_string)": 168,
     "offsetof(sio_host_api,json_quote)": 176,
-    "sizeof(sio_plugin_info)": 48,
+    "sizeof(sio_plugin_info)": 56,
     "offsetof(sio_plugin_info,struct_size)": 0,
     "offsetof(sio_plugin_info,abi_major)": 8,
     "offsetof(sio_plugin_info,abi_minor)": 12,
@@ -79,6 +79,7 @@ PINNED = {
     "offsetof(sio_plugin_info,version)": 24,
     "offsetof(sio_plugin_info,init)": 32,
     "offsetof(sio_plugin_info,retire)": 40,
+    "offsetof(sio_plugin_info,adopt)": 48,
     "sizeof(sio_event_kind)": 4,
     "sizeof(sio_status)": 4,
 }

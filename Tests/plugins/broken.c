@@ -46,7 +46,10 @@ static sio_status init(const sio_host_api *api, sio_plugin *plugin, sio_buf prev
 #define NAME "broken"
 #endif
 
-static const sio_plugin_info info = { sizeof(sio_plugin_info), MAJOR, SIO_ABI_MINOR, NAME, "0.0.1", init, NULL };
+static const sio_plugin_info info = {
+    .struct_size = sizeof(sio_plugin_info), .abi_major = MAJOR, .abi_minor = SIO_ABI_MINOR,
+    .name = NAME, .version = "0.0.1", .init = init,
+};
 
 #if defined(BROKEN_NO_ENTRY)
 SIO_EXPORT const sio_plugin_info *some_other_symbol(void) { return &info; }

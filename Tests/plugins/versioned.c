@@ -5,9 +5,14 @@
  *   -DBROKEN_ABI         built for another ABI major
  *   -DBROKEN_INIT        init fails
  *   -DBROKEN_NO_ENTRY    no entry symbol
+ *   -DNO_ADOPT           described as an ABI 1.0 build: no `adopt`, the state arrives in init
+ * Every ping's ack carries the count after it, so that a test sees a handover lose or repeat
+ * an event. With $SIO_RETIRE_LOG set, each retire appends "VERSION INSTANCE COUNT" to it.
  * ["slow", ms] sleeps that long before it answers like a ping.
  */
 #include <stdatomic.h>
+#include <stddef.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +28,22 @@ static const sio_host_api *api;
 static atomic_long seen;        /* events answered by this version */
 static long inherited;          /* what the previous versions had answered */
 static char retire_buffer[64];
+static long long instance;      /* tells apart two loads of the same build */
+
+static void take_state(sio_buf previous_state) {
+    if (previous_state.len > 0 && previous_state.len < 32) {
+        char text[32];
+        memcpy(text, previous_state.ptr, previous_state.len);
+        text[previous_state.len] = 0;
+        inherited = strtol(text, NULL, 10);
+    }
+}
 
 static sio_status on_message(const sio_event *event, void *user_data) {
     (void)user_data;
     const sio_message *m = event->message;
     if (m->ack_id < 0) return SIO_OK;
-    atomic_fetch_add(&seen, 1);
+    long count = inherited + atomic_fetch_add(&seen, 1) + 1;
     /* ["ping", seq] -> ack [VERSION, seq] */
     char answer[96];
     const char *args = m->args_json.ptr;
@@ -41,19 +56,17 @@ static sio_status on_message(const sio_event *event, void *user_data) {
         int n = snprintf(answer, sizeof answer, "[\"%s\",%ld]", VERSION, inherited + atomic_load(&seen));
         return api->ack(event->socket, m->ack_id, (sio_buf){ answer, (size_t)n }, NULL, 0);
     }
-    /* args is "[seq]": answer "[VERSION,seq]". */
-    int n = snprintf(answer, sizeof answer, "[\"%s\",%.*s", VERSION, (int)(len > 2 ? len - 1 : 1), len > 2 ? args + 1 : "0]");
+    /* args is "[seq]": answer "[VERSION,seq,count]". */
+    int n = snprintf(answer, sizeof answer, "[\"%s\",%.*s,%ld]", VERSION, (int)(len > 2 ? len - 2 : 1), len > 2 ? args + 1 : "0", count);
     return api->ack(event->socket, m->ack_id, (sio_buf){ answer, (size_t)n }, NULL, 0);
 }
 
 static sio_status init(const sio_host_api *host, sio_plugin *plugin, sio_buf previous_state) {
     api = host;
-    if (previous_state.len > 0 && previous_state.len < 32) {
-        char text[32];
-        memcpy(text, previous_state.ptr, previous_state.len);
-        text[previous_state.len] = 0;
-        inherited = strtol(text, NULL, 10);
-    }
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    instance = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+    take_state(previous_state);
 #ifdef BROKEN_INIT
     (void)plugin;
     return SIO_FAIL;
@@ -62,9 +75,22 @@ static sio_status init(const sio_host_api *host, sio_plugin *plugin, sio_buf pre
 #endif
 }
 
+#ifndef NO_ADOPT
+static void adopt(sio_plugin *plugin, sio_buf previous_state) {
+    (void)plugin;
+    take_state(previous_state);
+}
+#endif
+
 static sio_buf retire(sio_plugin *plugin) {
     (void)plugin;
     int n = snprintf(retire_buffer, sizeof retire_buffer, "%ld", inherited + atomic_load(&seen));
+    const char *log = getenv("SIO_RETIRE_LOG");
+    FILE *f = log ? fopen(log, "a") : NULL;
+    if (f) {
+        fprintf(f, "%s %lld %s\n", VERSION, instance, retire_buffer);
+        fclose(f);
+    }
     return (sio_buf){ retire_buffer, (size_t)n };
 }
 
@@ -74,7 +100,17 @@ static sio_buf retire(sio_plugin *plugin) {
 #define MAJOR SIO_ABI_MAJOR
 #endif
 
-static const sio_plugin_info info = { sizeof(sio_plugin_info), MAJOR, SIO_ABI_MINOR, "versioned", VERSION, init, retire };
+#ifdef NO_ADOPT
+static const sio_plugin_info info = {
+    .struct_size = offsetof(sio_plugin_info, adopt), .abi_major = MAJOR, .abi_minor = 0,
+    .name = "versioned", .version = VERSION, .init = init, .retire = retire,
+};
+#else
+static const sio_plugin_info info = {
+    .struct_size = sizeof(sio_plugin_info), .abi_major = MAJOR, .abi_minor = SIO_ABI_MINOR,
+    .name = "versioned", .version = VERSION, .init = init, .retire = retire, .adopt = adopt,
+};
+#endif
 
 #ifndef BROKEN_NO_ENTRY
 SIO_EXPORT const sio_plugin_info *sio_plugin_entry(void) { return &info; }
