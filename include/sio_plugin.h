@@ -27,6 +27,17 @@
  *   - Host functions may be called from any thread, at any time after init returned, except
  *     those marked "during an event only" (they take the event's socket handle).
  *   - Handlers should not block: a handler runs on the server's network thread of its socket.
+ *     One that blocks stalls the sockets of that thread only; the server logs it, reloads wait
+ *     for it at most 1 s, and shutdown gives up on it after --shutdown-timeout.
+ *
+ * Handles
+ *   No handle is an address the host dereferences: a stale, foreign or made-up handle makes the
+ *   host function return SIO_ERR_STATE, from any thread, without undefined behaviour.
+ *
+ * Reloads
+ *   A replaced version's `retire` runs exactly once, with no handler of it running or to come;
+ *   its state goes to the new version's `adopt` (or `init` without adopt). A refused build never
+ *   touches the serving version when it has `adopt`. docs/abi.md, "Reloads".
  */
 #ifndef SIO_PLUGIN_H
 #define SIO_PLUGIN_H
@@ -87,8 +98,8 @@ typedef enum sio_log_level {
 } sio_log_level;
 
 /* Opaque handles. */
-typedef struct sio_socket sio_socket; /* one socket, during one event only */
-typedef struct sio_plugin sio_plugin; /* this plugin, as the host knows it */
+typedef struct sio_socket sio_socket; /* one socket, during one handler call, on its thread only */
+typedef struct sio_plugin sio_plugin; /* this plugin, as the host knows it, until it is retired */
 
 typedef struct sio_header {
     sio_buf name;  /* OWNERSHIP: host-owned, event */

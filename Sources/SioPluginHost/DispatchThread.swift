@@ -2,6 +2,8 @@
 import Glibc
 #endif
 import Atomics
+import CSioPlugin
+import NIOConcurrencyHelpers
 
 /// What one thread that runs handlers knows about the events it is running: the stack of open
 /// event scopes (a handler's `disconnect` runs `on_disconnect` inside it), the plugin set the
@@ -40,7 +42,46 @@ final class DispatchThread {
         let raw = nextIndex.loadThenWrappingIncrement(ordering: .relaxed)
         let thread = DispatchThread(index: raw % (maximumThreads - 1) + 1)
         pthread_setspecific(key, Unmanaged.passRetained(thread).toOpaque())
+        registry.withLockedValue { $0.append(thread) }
         return thread
+    }
+
+    /// Every thread that has run a handler, for the watchdog. Event-loop threads live as long as
+    /// the server, so the list stays short.
+    static let registry = NIOLockedValueBox<[DispatchThread]>([])
+
+    /// The outermost handler this thread is running, if any, as the watchdog reads it.
+    struct Activity {
+        var started: ContinuousClock.Instant
+        var plugin: String
+        var kind: sio_event_kind
+        var socketID: String
+        var warned: ContinuousClock.Instant?
+    }
+
+    private let activityLock = NIOLock()
+    private var activity: Activity?
+
+    func began(plugin: String, kind: sio_event_kind, socketID: String) {
+        let now = ContinuousClock.now
+        activityLock.withLock { activity = Activity(started: now, plugin: plugin, kind: kind, socketID: socketID) }
+    }
+
+    func ended() {
+        activityLock.withLock { activity = nil }
+    }
+
+    /// The running handler if it has run for `threshold` and was not reported in the last
+    /// `repeatEvery`; marks it reported.
+    func overdue(threshold: Duration, repeatEvery: Duration) -> Activity? {
+        let now = ContinuousClock.now
+        return activityLock.withLock {
+            guard var running = activity, now - running.started >= threshold else { return nil }
+            if let warned = running.warned, now - warned < repeatEvery { return nil }
+            running.warned = now
+            activity = running
+            return running
+        }
     }
 
     private static var currentIfAny: DispatchThread? {

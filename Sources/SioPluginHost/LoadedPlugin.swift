@@ -23,6 +23,8 @@ final class LoadedPlugin: @unchecked Sendable {
     let version: String
     let abiMajor: UInt32
     let abiMinor: UInt32
+    /// "name version", built once: the watchdog's record of a running handler takes it per call.
+    let summaryForWatchdog: String
     let info: UnsafePointer<sio_plugin_info>
     let image: PluginImage
     unowned let host: PluginHost
@@ -48,6 +50,7 @@ final class LoadedPlugin: @unchecked Sendable {
         self.version = info.pointee.version.map { String(cString: $0) } ?? "(unversioned)"
         self.abiMajor = info.pointee.abi_major
         self.abiMinor = info.pointee.abi_minor
+        self.summaryForWatchdog = "\(name) \(version)"
         self.handle = PluginHandles.issue(self)
     }
 

@@ -23,6 +23,9 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
         /// Where each new build is first mapped in a child process; nil maps it in the server
         /// only (the ELF check still runs).
         public var probe: PluginProbe?
+        /// A handler running longer than this is logged (plugin, version, event, socket) by a
+        /// watchdog thread, and again every 10 s while it runs; nil turns the watchdog off.
+        public var handlerWarnThreshold: Duration? = .milliseconds(500)
 
         public init(directory: String? = nil) {
             self.directory = directory
@@ -43,6 +46,9 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
         self.logger = logger
         self.messageLog = configuration.messageLogFormat.map { MessageLog(format: $0) }
         self.loader = try PluginLoader(probe: configuration.probe)
+        if let threshold = configuration.handlerWarnThreshold {
+            HandlerWatchdog(threshold: threshold, logger: logger).start()
+        }
     }
 
     /// The server out-of-band calls go through; set once, before clients connect.
@@ -365,7 +371,9 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
                     }
                 }
                 scope.reason = nil
+                if outermost { thread.began(plugin: plugin.summaryForWatchdog, kind: kind, socketID: socket.id) }
                 let status = withUnsafePointer(to: &event) { handler.function($0, handler.userData) }
+                if outermost { thread.ended() }
                 switch status {
                 case SIO_OK:
                     continue

@@ -35,6 +35,12 @@ public struct SocketIOConfiguration: Sendable {
     public var trustedProxies: Set<String> = []
     /// Event-loop threads; defaults to one per core.
     public var threads: Int = System.coreCount
+    /// How long a graceful shutdown waits for every session to finish (`on_disconnect`,
+    /// `on_finish`); sessions on a loop stalled past it are abandoned and the server exits
+    /// with an error.
+    public var shutdownTimeout: Duration = .seconds(10)
+    /// A loop that has not run a task for this long is stalled: new connections go elsewhere.
+    public var loopStallThreshold: Duration = .milliseconds(500)
 
     public init() {}
 

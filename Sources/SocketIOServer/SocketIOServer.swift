@@ -1,9 +1,19 @@
+import Atomics
 import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
 import SocketIOCodec
+
+/// Why the server stopped with an error after a graceful shutdown: some sessions sat on event
+/// loops that never came back (a handler that does not return), so they got no `disconnect`.
+public struct ShutdownError: Error, CustomStringConvertible {
+    public var abandonedSessions: Int
+    public var description: String {
+        "\(abandonedSessions) session(s) abandoned: their event loop was stalled past the shutdown timeout"
+    }
+}
 
 /// The Socket.IO server: binds, serves until graceful shutdown, then finishes every socket.
 ///
@@ -26,48 +36,77 @@ public final class SocketIOServer: Service, @unchecked Sendable {
     }
 
     public func run() async throws {
-        let channel: Channel
+        let loops = Array(group.makeIterator())
+        let health = LoopHealth(loops: loops, stallAfter: context.configuration.loopStallThreshold)
+        let context = self.context
+        let acceptor: Acceptor
         do {
-            channel = try await makeBootstrap().bind(host: context.configuration.host, port: context.configuration.port).get()
+            acceptor = try Acceptor(host: context.configuration.host, port: context.configuration.port, backlog: 1024,
+                                    health: health, loops: loops) { Self.makeBootstrap(loop: $0, context: context) }
         } catch {
             boundAddress.fail(error)
             try? await group.shutdownGracefully()
             throw error
         }
-        let address = channel.localAddress!
-        boundAddress.succeed(address)
-        context.logger.info("listening", metadata: ["address": "\(address)", "path": "\(context.configuration.path)"])
+        boundAddress.succeed(acceptor.localAddress)
+        context.logger.info("listening", metadata: ["address": "\(acceptor.localAddress)", "path": "\(context.configuration.path)"])
+        acceptor.start()
 
-        try await channel.serveUntilShutdown()
-        await finishAllSessions()
+        let (stopped, stop) = AsyncStream<Void>.makeStream()
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                for await _ in stopped {}
+            } onGracefulShutdown: {
+                acceptor.stop()
+                stop.finish()
+            }
+        } onCancel: {
+            acceptor.stop()
+            stop.finish()
+        }
+        let abandoned = await finishAllSessions()
+        guard abandoned == 0 else {
+            // A stalled loop never finishes a graceful shutdown: leave the group as it is.
+            context.logger.error("shutdown abandoned sessions on stalled event loops",
+                                 metadata: ["sessions": "\(abandoned)", "loops": "\(health.stalledCount)"])
+            throw ShutdownError(abandonedSessions: abandoned)
+        }
         try await group.shutdownGracefully()
     }
 
-    /// Every live session hears `serverShutdown` on its own loop, and its transports are given
-    /// a moment to flush the close packets before the loops stop.
-    private func finishAllSessions() async {
+    /// Every live session hears `serverShutdown` on its own loop (disconnect and finish run for
+    /// each socket), and its transports are given a moment to flush the close packets. Sessions
+    /// whose loop does not get to it within the shutdown timeout are abandoned: their count is
+    /// returned.
+    private func finishAllSessions() async -> Int {
         context.shuttingDown.withLockedValue { $0 = true }
         let sessions = context.sessions.withLockedValue { Array($0.values) }
         context.logger.info("shutting down", metadata: ["sessions": "\(sessions.count)"])
-        let closed = sessions.map { session in
-            session.eventLoop.submit { session.close(reason: .serverShutdown) }
+        let remaining = ManagedAtomic<Int>(sessions.count)
+        for session in sessions {
+            session.eventLoop.execute {
+                session.close(reason: .serverShutdown)
+                remaining.wrappingDecrement(ordering: .relaxed)
+            }
         }
-        for future in closed { try? await future.get() }
-        try? await Task.sleep(for: .milliseconds(100))
+        let deadline = ContinuousClock.now + context.configuration.shutdownTimeout
+        while remaining.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        let abandoned = remaining.load(ordering: .relaxed)
+        if abandoned == 0 { try? await Task.sleep(for: .milliseconds(100)) }
+        return abandoned
     }
 
-    private func makeBootstrap() -> ServerBootstrap {
-        let context = self.context
-        return ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
+    private static func makeBootstrap(loop: EventLoop, context: ServerContext) -> ClientBootstrap {
+        ClientBootstrap(group: loop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.maxMessagesPerRead, value: 16)
             // NIO keeps each connection's last read buffer for the next read: with its default
             // 2 KiB first size that is 2 KiB per idle client. Start small; it still grows (and
             // shrinks back) with what each connection reads.
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536))
-            .childChannelInitializer { channel in
+            .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536))
+            .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try Self.configureHTTP(channel: channel, context: context)
                 }

@@ -75,6 +75,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Event-loop threads (default: one per core).")
     var threads: Int?
 
+    @Option(help: "Milliseconds after which a running handler is logged as too long (0: never).")
+    var handlerWarnMs: Int64 = 500
+
+    @Option(help: "Milliseconds SIGTERM/SIGINT waits for every socket to finish; past it the server exits non-zero.")
+    var shutdownTimeout: Int64 = 10_000
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
@@ -86,6 +92,9 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("intervals and timeouts must be positive")
         }
         guard maxPayload > 0 else { throw ValidationError("--max-payload must be positive") }
+        guard handlerWarnMs >= 0, shutdownTimeout > 0 else {
+            throw ValidationError("--handler-warn-ms must not be negative and --shutdown-timeout must be positive")
+        }
     }
 
     func makeConfiguration(environment: [String: String]) throws -> SocketIOConfiguration {
@@ -111,6 +120,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.trustedProxies = Set(trustedProxies)
         configuration.staticDirectory = staticDirectory
         if let threads { configuration.threads = threads }
+        configuration.shutdownTimeout = .milliseconds(shutdownTimeout)
         return configuration
     }
 
@@ -122,6 +132,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         var hostConfiguration = PluginHost.Configuration(directory: plugins)
         hostConfiguration.messageLogFormat = MessageLog.from(environmentValue: environment["SOCKETIO_MESSAGE_LOG_FORMAT"])
+        hostConfiguration.handlerWarnThreshold = handlerWarnMs > 0 ? .milliseconds(handlerWarnMs) : nil
         if probePlugins, let executable = Self.executablePath {
             hostConfiguration.probe = PluginProbe(command: [executable, "probe-plugin"])
         }

@@ -9,9 +9,15 @@ import aiohttp
 
 
 class PingClient:
-    def __init__(self, url, rate):
+    """`slow_every`: every n-th event is ["slow", ms] instead of a ping; `sending`: an Event that
+    must be set for the client to send (clear it to hold every client)."""
+
+    def __init__(self, url, rate, slow_every=0, slow_ms=0, sending=None):
         self.url = url
         self.interval = 1.0 / rate
+        self.slow_every = slow_every
+        self.slow_ms = slow_ms
+        self.sending = sending
         self.sent = {}          # seq -> send time
         self.answers = []       # (seq, version, send time, receive time, count or None)
         self.disconnected = False
@@ -26,9 +32,16 @@ class PingClient:
             reader = asyncio.create_task(self._read(ws))
             ack_ids = itertools.count()
             while not stop.is_set() and not self.disconnected:
+                if self.sending is not None and not self.sending.is_set():
+                    await asyncio.sleep(0.01)
+                    continue
                 seq = next(seqs)
                 self.sent[seq] = time.monotonic()
-                await ws.send_str(f'42{next(ack_ids)}["ping",{seq}]')
+                ack_id = next(ack_ids)
+                if self.slow_every and ack_id % self.slow_every == self.slow_every - 1:
+                    await ws.send_str(f'42{ack_id}["slow",{self.slow_ms},{seq}]')
+                else:
+                    await ws.send_str(f'42{ack_id}["ping",{seq}]')
                 await asyncio.sleep(self.interval)
             # Let the last answers arrive.
             deadline = time.monotonic() + 5
@@ -51,12 +64,13 @@ class PingClient:
         self.disconnected = True
 
 
-async def run_load(port, clients, rate, during):
-    """Runs `clients` clients at `rate` events/s each while `during(started)` runs; returns them."""
+async def run_load(port, clients, rate, during, make=None):
+    """Runs `clients` clients at `rate` events/s each while `during(started)` runs; returns them.
+    `make(url, rate)` builds each client (default: a PingClient)."""
     url = f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
     stop = asyncio.Event()
     seqs = itertools.count()
-    pingers = [PingClient(url, rate) for _ in range(clients)]
+    pingers = [(make or PingClient)(url, rate) for _ in range(clients)]
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         tasks = [asyncio.create_task(p.run(session, stop, seqs)) for p in pingers]

@@ -377,3 +377,41 @@ def test_abi_1_0_build_whose_successor_fails_init_restarts_with_its_state(start_
     assert [(v, int(n)) for v, _, n in lines] == [("v1", 3), ("v1", 4)]
     assert lines[0][1] != lines[1][1], "each loaded instance is retired once"
     c.disconnect()
+
+
+# 6. A handler that never returns stalls its own loop only; it is reported; SIGTERM still ends.
+
+def test_blocked_handler_stalls_only_its_own_loop_and_shutdown_is_bounded(start_server, tmp_path):
+    directory = plugin_dir(tmp_path)
+    build_c(SOURCES / "probe.c", directory / "probe.so")
+    trace = Trace(tmp_path / "trace.txt")
+    server = serve(start_server, directory, "--threads", "2", "--handler-warn-ms", "300", "--shutdown-timeout", "2000",
+                   env={"SIO_TRACE_FILE": str(trace.path)})
+    clients = [connected(server) for _ in range(30)]
+    threads = [c.call("thread", timeout=5) for c in clients]
+    assert len(set(threads)) == 2, "the clients are spread over both loops"
+    blocker = clients[0]
+    blocked_thread = threads[0]
+    blocker.emit("block")
+    started = time.monotonic()
+    assert wait_until(lambda: "handler running too long" in server.log(), timeout=3)
+    warned_after = time.monotonic() - started
+    warning = next(line for line in server.log().splitlines() if "handler running too long" in line)
+    assert "plugin=probe 1.0.0" in warning and "event=on_message" in warning and f"socket={blocker.get_sid()}" in warning
+    assert warned_after < 1.3, f"the watchdog spoke after {warned_after:.1f}s"
+    healthy = [c for c, t in zip(clients, threads) if t != blocked_thread]
+    for c in healthy:
+        assert c.call("send", "alive", timeout=5) == 0
+    time.sleep(0.6)  # past the loop stall threshold: new connections avoid the stalled loop
+    newcomers = [connected(server) for _ in range(10)]
+    for c in newcomers:
+        assert c.call("thread", timeout=5) != blocked_thread
+        assert c.call("send", "alive", timeout=5) == 0
+    serving = {c.get_sid() for c in healthy + newcomers}
+    began = time.monotonic()
+    code = server.stop(signal.SIGTERM, timeout=10)
+    assert time.monotonic() - began < 5
+    assert code != 0, "sessions on the stalled loop were abandoned: the exit status says so"
+    assert "abandoned" in server.log()
+    finished = {s for (_, e, s, _, _) in trace.lines() if e == "finish"}
+    assert serving <= finished, "every socket on a serving loop got on_finish"

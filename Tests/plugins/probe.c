@@ -169,6 +169,12 @@ static sio_status on_message(const sio_event *e, void *ud) {
         ack_status(e, SIO_OK);
     }
     else if (eq(ev, "late_status")) { ack_status(e, late_status); }
+    else if (eq(ev, "thread")) {
+        char json[64];
+        snprintf(json, sizeof json, "[\"%lu\"]", (unsigned long)pthread_self());
+        api->ack(e->socket, m->ack_id, cstr(json), NULL, 0);
+    }
+    else if (eq(ev, "block")) { for (;;) sleep(1000); }  /* a handler that never returns */
     else if (eq(ev, "foreign_handle")) {
         /* The live handle, used from another thread while this handler waits for it. */
         pthread_t other;

@@ -44,13 +44,18 @@ static sio_status on_message(const sio_event *event, void *user_data) {
     const sio_message *m = event->message;
     if (m->ack_id < 0) return SIO_OK;
     long count = inherited + atomic_fetch_add(&seen, 1) + 1;
-    /* ["ping", seq] -> ack [VERSION, seq] */
     char answer[96];
     const char *args = m->args_json.ptr;
     size_t len = m->args_json.len;
     if (m->event.len == 4 && memcmp(m->event.ptr, "slow", 4) == 0) {
-        /* ["slow", ms]: answers after sleeping, still running while reloads happen. */
-        usleep((useconds_t)strtol(args + 1, NULL, 10) * 1000);
+        /* ["slow", ms] or ["slow", ms, seq]: answers [VERSION, seq (or ms), count] after sleeping,
+         * still running while reloads happen. */
+        char *end;
+        long ms = strtol(args + 1, &end, 10);
+        long seq = *end == ',' ? strtol(end + 1, NULL, 10) : ms;
+        usleep((useconds_t)ms * 1000);
+        int n = snprintf(answer, sizeof answer, "[\"%s\",%ld,%ld]", VERSION, seq, count);
+        return api->ack(event->socket, m->ack_id, (sio_buf){ answer, (size_t)n }, NULL, 0);
     }
     if (m->event.len == 5 && memcmp(m->event.ptr, "state", 5) == 0) {
         int n = snprintf(answer, sizeof answer, "[\"%s\",%ld]", VERSION, inherited + atomic_load(&seen));

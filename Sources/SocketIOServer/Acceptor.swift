@@ -1,0 +1,106 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Atomics
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// Accepts TCP connections on a thread of its own and hands each to a loop that is serving.
+///
+/// NIO's `ServerBootstrap` accepts on one of the server's loops and gives every connection the
+/// group's next loop in turn: a handler stuck on a loop then stops all accepting (when it is the
+/// accepting loop) and strands every n-th new client. Here accepting never runs on a server loop,
+/// and `LoopHealth` skips stalled loops; the connection is registered with
+/// `ClientBootstrap.withConnectedSocket` on the chosen loop, with the same options and pipeline.
+final class Acceptor: @unchecked Sendable {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    let localAddress: SocketAddress
+    private let descriptor: Int32
+    private let health: LoopHealth
+    private let bootstraps: [ObjectIdentifier: ClientBootstrap]
+    private let stopped = ManagedAtomic<Bool>(false)
+
+    init(host: String, port: Int, backlog: Int32, health: LoopHealth, loops: [EventLoop],
+         bootstrap: (EventLoop) -> ClientBootstrap) throws {
+        let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
+        let family: Int32 = address.protocol == .inet6 ? AF_INET6 : AF_INET
+        let descriptor = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { throw Failure(description: "socket() failed: errno \(errno)") }
+        var one: Int32 = 1
+        setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        let bound = address.withSockAddr { pointer, length in Glibc.bind(descriptor, pointer, socklen_t(length)) }
+        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+        guard bound == 0, listen(descriptor, backlog) == 0 else {
+            let code = errno
+            close(descriptor)
+            throw Failure(description: "cannot listen on \(host):\(port): \(String(cString: strerror(code)))")
+        }
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(descriptor, $0, &length) }
+        }
+        self.localAddress = SocketAddress(storage, host: host)
+        self.descriptor = descriptor
+        self.health = health
+        var bootstraps: [ObjectIdentifier: ClientBootstrap] = [:]
+        for loop in loops { bootstraps[ObjectIdentifier(loop)] = bootstrap(loop) }
+        self.bootstraps = bootstraps
+    }
+
+    func start() {
+        let thread = Thread { [self] in run() }
+        thread.start()
+    }
+
+    /// Stops accepting and closes the listening socket.
+    func stop() {
+        guard !stopped.exchange(true, ordering: .relaxed) else { return }
+        shutdown(descriptor, Int32(SHUT_RDWR))
+    }
+
+    private func run() {
+        defer { close(descriptor) }
+        var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        var lastBeat: UInt64 = 0
+        while !stopped.load(ordering: .relaxed) {
+            let now = LoopHealth.now()
+            if now &- lastBeat > 50_000_000 {
+                health.beat()
+                lastBeat = now
+            }
+            poller.revents = 0
+            guard poll(&poller, 1, 100) > 0 else { continue }
+            // Up to a batch per wake-up, as NIO's accepting channel does.
+            for _ in 0..<64 {
+                let connection = accept(descriptor, nil, nil)
+                guard connection >= 0 else { break }
+                _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
+                _ = fcntl(connection, F_SETFL, fcntl(connection, F_GETFL) | O_NONBLOCK)
+                let loop = health.next()
+                guard let bootstrap = bootstraps[ObjectIdentifier(loop)] else {
+                    close(connection)
+                    continue
+                }
+                bootstrap.withConnectedSocket(connection).whenFailure { _ in }
+            }
+        }
+    }
+}
+
+extension SocketAddress {
+    /// The address in `storage`, as `getsockname` returned it.
+    init(_ storage: sockaddr_storage, host: String) {
+        var storage = storage
+        switch Int32(storage.ss_family) {
+        case AF_INET6:
+            self = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { SocketAddress($0.pointee, host: host) } }
+        default:
+            self = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { SocketAddress($0.pointee, host: host) } }
+        }
+    }
+}
