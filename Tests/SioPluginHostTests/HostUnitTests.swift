@@ -1,6 +1,7 @@
 import CSioPlugin
 import SocketIOServer
 import XCTest
+import Foundation
 
 @testable import SioPluginHost
 
@@ -103,3 +104,43 @@ final class MessageLogTests: XCTestCase {
 
 import Foundation
 import SocketIOCodec
+
+final class ELFCheckTests: XCTestCase {
+    /// A real shared object from the system: the C library this process has mapped.
+    private func systemLibrary() throws -> [UInt8] {
+        let maps = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
+        let path = try XCTUnwrap(maps.split(separator: "\n").compactMap { line in
+            line.split(separator: " ", omittingEmptySubsequences: true).last.map(String.init)
+        }.first { $0.hasPrefix("/") && $0.contains("/libc.so") })
+        return try XCTUnwrap(FileManager.default.contents(atPath: path).map { [UInt8]($0) })
+    }
+
+    func testAWholeLibraryPasses() throws {
+        XCTAssertNoThrow(try ELFCheck.validate(try systemLibrary()))
+    }
+
+    func testEveryTruncationIsRefused() throws {
+        let library = try systemLibrary()
+        let step = max(1, library.count / 300)
+        for length in stride(from: 0, to: library.count, by: step) {
+            XCTAssertThrowsError(try ELFCheck.validate(Array(library[..<length])), "\(length) bytes")
+        }
+    }
+
+    func testNamesWhatIsWrong() throws {
+        var library = try systemLibrary()
+        XCTAssertThrowsError(try ELFCheck.validate(Array("not an ELF file at all, but long enough to have a header........".utf8))) {
+            XCTAssertEqual("\($0)", "not an ELF file")
+        }
+        library[4] = 1  // 32-bit class
+        XCTAssertThrowsError(try ELFCheck.validate(library)) { XCTAssertEqual("\($0)", "not a 64-bit little-endian ELF file") }
+        library[4] = 2
+        library[16] = 2  // an executable, not a shared object
+        XCTAssertThrowsError(try ELFCheck.validate(library)) { XCTAssertTrue("\($0)".hasPrefix("not a shared object")) }
+        library[16] = 3
+        // The first program header's file size, made huge: the segment now ends past the file.
+        let phoff = Int(library.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 32, as: UInt64.self) })
+        for index in 0..<8 { library[phoff + 32 + index] = 0x7f }
+        XCTAssertThrowsError(try ELFCheck.validate(library)) { XCTAssertTrue("\($0)".hasPrefix("truncated: segment 0 ends at byte")) }
+    }
+}

@@ -134,6 +134,16 @@ def install(source, live):
     os.chmod(live, 0o755)
 
 
+def versioned_server(start_server, tmp_path, *args, extra=(), env=None):
+    """A server with v1 of the versioned plugin live, and one connected client."""
+    builds = versions(tmp_path, *extra)
+    directory = plugin_dir(tmp_path)
+    live = directory / "versioned.so"
+    install(builds["v1"], live)
+    server = serve(start_server, directory, *args, env=env)
+    return builds, live, server, connected(server)
+
+
 def slow_call(client, ms):
     result = {}
     thread = threading.Thread(target=lambda: result.update(answer=client.call("slow", ms, timeout=10)))
@@ -143,12 +153,7 @@ def slow_call(client, ms):
 
 @pytest.mark.parametrize("first", ["unchanged", "refused"])
 def test_event_outliving_two_reloads_finishes_in_a_mapped_image(start_server, tmp_path, first):
-    builds = versions(tmp_path, ("no-entry", "BROKEN_NO_ENTRY"))
-    directory = plugin_dir(tmp_path)
-    live = directory / "versioned.so"
-    install(builds["v1"], live)
-    server = serve(start_server, directory, "--no-watch")
-    c = connected(server)
+    builds, live, server, c = versioned_server(start_server, tmp_path, "--no-watch", extra=(("no-entry", "BROKEN_NO_ENTRY"),))
     for _ in range(3):
         thread, result = slow_call(c, 150)
         time.sleep(0.03)
@@ -170,12 +175,7 @@ def test_event_outliving_two_reloads_finishes_in_a_mapped_image(start_server, tm
 
 
 def test_copy_then_sighup_with_the_watcher_on(start_server, tmp_path):
-    builds = versions(tmp_path)
-    directory = plugin_dir(tmp_path)
-    live = directory / "versioned.so"
-    install(builds["v1"], live)
-    server = serve(start_server, directory)
-    c = connected(server)
+    builds, live, server, c = versioned_server(start_server, tmp_path)
     for round in range(4):
         version = "v2" if round % 2 == 0 else "v1"
         thread, result = slow_call(c, 150)
@@ -211,15 +211,10 @@ def test_truncated_plugin_at_startup_is_refused(start_server, tmp_path):
 
 
 def test_truncated_builds_renamed_over_a_live_plugin_are_refused(start_server, tmp_path):
-    builds = versions(tmp_path)
-    directory = plugin_dir(tmp_path)
-    live = directory / "versioned.so"
-    install(builds["v1"], live)
-    server = serve(start_server, directory, "--no-watch")
-    c = connected(server)
+    builds, live, server, c = versioned_server(start_server, tmp_path, "--no-watch")
     data = builds["v2"].read_bytes()
     for length in [1, 63, 64, 200, 1000, 3000, 4096, 5000, 8192, 12000, len(data) // 2, len(data) - 100, len(data) - 1]:
-        incoming = directory / ".incoming"
+        incoming = live.parent / ".incoming"
         incoming.write_bytes(data[:length])
         os.chmod(incoming, 0o755)
         os.rename(incoming, live)  # the write-then-rename the docs call safe
@@ -246,12 +241,7 @@ def elf_structure_ranges(data):
 
 
 def test_corrupt_elf_structures_never_take_the_server_down(start_server, tmp_path):
-    builds = versions(tmp_path)
-    directory = plugin_dir(tmp_path)
-    live = directory / "versioned.so"
-    install(builds["v1"], live)
-    server = serve(start_server, directory, "--no-watch")
-    c = connected(server)
+    builds, live, server, c = versioned_server(start_server, tmp_path, "--no-watch")
     original = builds["v2"].read_bytes()
     ranges = elf_structure_ranges(original)
     rng = random.Random(10)
@@ -262,7 +252,7 @@ def test_corrupt_elf_structures_never_take_the_server_down(start_server, tmp_pat
             start, end = rng.choice(ranges)
             position = rng.randrange(start, end)
             data[position] = rng.choice([0, 0xff, rng.randrange(256), data[position] ^ (1 << rng.randrange(8))])
-        incoming = directory / ".incoming"
+        incoming = live.parent / ".incoming"
         incoming.write_bytes(bytes(data))
         os.chmod(incoming, 0o755)
         os.rename(incoming, live)
