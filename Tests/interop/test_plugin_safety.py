@@ -16,7 +16,7 @@ import socketio
 import websocket
 
 from conftest import BUILD_DIR, wait_until
-from plugins import SOURCES, Trace, build_c, plugin_dir
+from plugins import SOURCES, Trace, build_c, plugin_dir, swift_plugin
 
 
 def serve(start_server, directory, *extra, env=None):
@@ -405,3 +405,25 @@ def test_blocked_handler_stalls_only_its_own_loop_and_shutdown_is_bounded(start_
     assert "abandoned" in server.log()
     finished = {s for (_, e, s, _, _) in trace.lines() if e == "finish"}
     assert serving <= finished, "every socket on a serving loop got on_finish"
+
+
+def test_swift_plugin_hands_its_state_over_through_adopt(start_server, tmp_path):
+    """The Swift SDK takes the state in adopt: the count survives reloads exactly."""
+    builds = tmp_path / "builds"
+    builds.mkdir()
+    v1 = swift_plugin("SwiftVersionedPlugin", builds / "swift-v1.so")
+    v2 = builds / "swift-v2.so"
+    v2.write_bytes(v1.read_bytes().replace(b"sio-test-plugin-version:1", b"sio-test-plugin-version:2"))
+    os.chmod(v2, 0o755)
+    directory = plugin_dir(tmp_path)
+    live = directory / "versioned.so"
+    install(v1, live)
+    server = serve(start_server, directory, "--no-watch")
+    c = connected(server)
+    for i in range(5):
+        assert c.call("ping", i, timeout=5) == ("v1", i)
+    for round, version in enumerate(["v2", "v1", "v2"]):
+        install(v2 if version == "v2" else v1, live)
+        assert admin_reload(server).returncode == 0
+        assert c.call("state", timeout=5) == (version, 6 + round)
+    c.disconnect()
