@@ -128,38 +128,7 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
         let paused = ContinuousClock.now
         let drained: Bool = current.withLockedValue { set in
             guard drain(set) else { return false }
-            var replacements: [String: LoadedPlugin] = [:]
-            for change in changes {
-                let state = change.existing?.retire() ?? []
-                if let existing = change.existing { retired.append(existing) }
-                if let plugin = change.initialised {
-                    PluginLoader.hand(state, to: change.prepared.adopt!, of: plugin)
-                    replacements[change.file] = plugin
-                    reports[change.file] = PluginLoadReport(
-                        file: change.file, outcome: change.existing == nil ? .loaded(plugin.description) : .reloaded(plugin.description))
-                    continue
-                }
-                do {
-                    let plugin = try loader.initialise(change.prepared, host: self, previousState: state)
-                    replacements[change.file] = plugin
-                    reports[change.file] = PluginLoadReport(
-                        file: change.file, outcome: change.existing == nil ? .loaded(plugin.description) : .reloaded(plugin.description))
-                } catch {
-                    reports[change.file] = refuse(change.file, "\(error)")
-                    if let existing = change.existing, let restarted = restart(existing, state: state) {
-                        replacements[change.file] = restarted
-                    }
-                }
-            }
-            for plugin in removed {
-                _ = plugin.retire()
-                retired.append(plugin)
-                reports[plugin.file] = PluginLoadReport(file: plugin.file, outcome: .removed)
-            }
-            let next = files.compactMap { file in
-                replacements[file] ?? (changes.contains(where: { $0.file == file }) ? nil : set.plugins.first(where: { $0.file == file }))
-            }
-            set = PluginSet(next)
+            set = handOver(changes, removed: removed, files: files, from: set, reports: &reports, retired: &retired)
             return true
         }
         let pause = ContinuousClock.now - paused
@@ -172,7 +141,50 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
             return files.compactMap { reports[$0] } + removed.map { PluginLoadReport(file: $0.file, outcome: .refused("not removed: the reload was not done")) }
         }
         for plugin in retired { plugin.image.close() }
-        for file in files + removed.map(\.file) {
+        logSwitch(reports, files: files + removed.map(\.file), pause: pause)
+        return files.compactMap { reports[$0] } + removed.compactMap { reports[$0.file] }
+    }
+
+    /// Steps 3 and 4 of the sequence, with dispatch paused: retires what is replaced or removed,
+    /// hands each state on, and returns the set to install.
+    private func handOver(_ changes: [Change], removed: [LoadedPlugin], files: [String], from set: PluginSet,
+                          reports: inout [String: PluginLoadReport], retired: inout [LoadedPlugin]) -> PluginSet {
+        var replacements: [String: LoadedPlugin] = [:]
+        for change in changes {
+            let state = change.existing?.retire() ?? []
+            if let existing = change.existing { retired.append(existing) }
+            let plugin: LoadedPlugin
+            if let initialised = change.initialised {
+                PluginLoader.hand(state, to: change.prepared.adopt!, of: initialised)
+                plugin = initialised
+            } else {
+                do {
+                    plugin = try loader.initialise(change.prepared, host: self, previousState: state)
+                } catch {
+                    reports[change.file] = refuse(change.file, "\(error)")
+                    if let existing = change.existing, let restarted = restart(existing, state: state) {
+                        replacements[change.file] = restarted
+                    }
+                    continue
+                }
+            }
+            replacements[change.file] = plugin
+            reports[change.file] = PluginLoadReport(
+                file: change.file, outcome: change.existing == nil ? .loaded(plugin.description) : .reloaded(plugin.description))
+        }
+        for plugin in removed {
+            _ = plugin.retire()
+            retired.append(plugin)
+            reports[plugin.file] = PluginLoadReport(file: plugin.file, outcome: .removed)
+        }
+        let changed = Set(changes.map(\.file))
+        return PluginSet(files.compactMap { file in
+            replacements[file] ?? (changed.contains(file) ? nil : set.plugins.first(where: { $0.file == file }))
+        })
+    }
+
+    private func logSwitch(_ reports: [String: PluginLoadReport], files: [String], pause: Duration) {
+        for file in files {
             guard let report = reports[file] else { continue }
             switch report.outcome {
             case .loaded(let description), .reloaded(let description):
@@ -185,7 +197,6 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
                 break
             }
         }
-        return files.compactMap { reports[$0] } + removed.compactMap { reports[$0.file] }
     }
 
     private func refuse(_ file: String, _ reason: String) -> PluginLoadReport {
