@@ -32,6 +32,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--baseline", required=True, type=pathlib.Path, help="a release build directory holding sio")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--scenarios", default="10,100,1000,cpu", help="comma-separated: subscriber counts and/or cpu")
     args = parser.parse_args()
     candidate = run.RELEASE / "sio"
     loader = run.RELEASE / "sio-load"
@@ -46,7 +47,7 @@ def main():
         finally:
             run.RELEASE = release
     run.load = load
-    scenarios = ["10", "100", "1000", "cpu"]
+    scenarios = args.scenarios.split(",")
     figures = {(b, s): [] for b in builds for s in scenarios}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = pathlib.Path(tmp)
@@ -54,9 +55,9 @@ def main():
         sys.path.insert(0, str(run.ROOT / "Tests" / "interop"))
         from plugins import build_c  # noqa: E402
         build_c(run.ROOT / "Plugins" / "relay-c" / "relay.c", plugin, optimize="-O2")
-        for round in range(args.rounds):
+        for index in range(args.rounds):
             for scenario in scenarios:
-                for name in (("baseline", "candidate") if round % 2 == 0 else ("candidate", "baseline")):
+                for name in (("baseline", "candidate") if index % 2 == 0 else ("candidate", "baseline")):
                     figures[(name, scenario)].append(measure(builds[name], workdir, plugin, scenario))
     print(f"\n{args.rounds} rounds, medians; ratio = candidate / baseline\n")
     print("| scenario | baseline | candidate | ratio |")
@@ -66,6 +67,7 @@ def main():
         cand = statistics.median(figures[("candidate", scenario)])
         label = f"fan-out 1 → {scenario}, deliveries/s" if scenario != "cpu" else "server CPU per relayed message, µs (lower is better)"
         print(f"| {label} | {base:,.1f} | {cand:,.1f} | {cand / base:.3f} |")
+    print("\nevery round:", {f"{b} {s}": [round(x, 1) for x in v] for (b, s), v in figures.items()})
 
 
 if __name__ == "__main__":
