@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Atomics
 import Foundation
+import Logging
 import NIOCore
 import NIOPosix
 
@@ -23,9 +24,14 @@ final class Acceptor: @unchecked Sendable {
     private let health: LoopHealth
     private let bootstraps: [ObjectIdentifier: ClientBootstrap]
     private let stopped = ManagedAtomic<Bool>(false)
+    private let logger: Logger
+    /// How long accepting pauses when the process is out of file descriptors: the pending
+    /// connection stays readable, so retrying at once would spin.
+    static let backoff: useconds_t = 100_000
 
-    init(host: String, port: Int, backlog: Int32, health: LoopHealth, loops: [EventLoop],
+    init(host: String, port: Int, backlog: Int32, health: LoopHealth, loops: [EventLoop], logger: Logger,
          bootstrap: (EventLoop) -> ClientBootstrap) throws {
+        self.logger = logger
         let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
         let family: Int32 = address.protocol == .inet6 ? AF_INET6 : AF_INET
         let descriptor = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -67,6 +73,7 @@ final class Acceptor: @unchecked Sendable {
         defer { close(descriptor) }
         var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
         var lastBeat: UInt64 = 0
+        var lastExhaustionLog: UInt64 = 0
         while !stopped.load(ordering: .relaxed) {
             let now = LoopHealth.now()
             if now &- lastBeat > 50_000_000 {
@@ -78,7 +85,18 @@ final class Acceptor: @unchecked Sendable {
             // Up to a batch per wake-up, as NIO's accepting channel does.
             for _ in 0..<64 {
                 let connection = accept(descriptor, nil, nil)
-                guard connection >= 0 else { break }
+                guard connection >= 0 else {
+                    let code = errno
+                    if code == EINTR || code == ECONNABORTED { continue }
+                    if code == EMFILE || code == ENFILE || code == ENOBUFS || code == ENOMEM {
+                        if LoopHealth.now() &- lastExhaustionLog > 10_000_000_000 {
+                            lastExhaustionLog = LoopHealth.now()
+                            logger.warning("accepting paused: \(String(cString: strerror(code))); new connections wait until descriptors are freed")
+                        }
+                        usleep(Self.backoff)
+                    }
+                    break
+                }
                 _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
                 _ = fcntl(connection, F_SETFL, fcntl(connection, F_GETFL) | O_NONBLOCK)
                 let loop = health.next()

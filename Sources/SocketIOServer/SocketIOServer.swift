@@ -42,7 +42,7 @@ public final class SocketIOServer: Service, @unchecked Sendable {
         let acceptor: Acceptor
         do {
             acceptor = try Acceptor(host: context.configuration.host, port: context.configuration.port, backlog: 1024,
-                                    health: health, loops: loops) { Self.makeBootstrap(loop: $0, context: context) }
+                                    health: health, loops: loops, logger: context.logger) { Self.makeBootstrap(loop: $0, context: context) }
         } catch {
             boundAddress.fail(error)
             try? await group.shutdownGracefully()

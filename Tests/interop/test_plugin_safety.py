@@ -427,3 +427,4 @@ def test_swift_plugin_hands_its_state_over_through_adopt(start_server, tmp_path)
         assert admin_reload(server).returncode == 0
         assert c.call("state", timeout=5) == (version, 6 + round)
     c.disconnect()
+
