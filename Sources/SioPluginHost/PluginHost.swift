@@ -58,6 +58,17 @@ public final class PluginHost: SocketIOApplication, @unchecked Sendable {
 
     var plugins: [LoadedPlugin] { current.withLockedValue { $0.plugins } }
 
+    /// Throws when the plugins directory is missing or unsafe: at start-up that is an error, not
+    /// a server with no handlers.
+    public func checkDirectory() throws(PluginLoadError) {
+        guard let directory = configuration.directory else { return }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw .unusableDirectory("plugins directory \(directory) does not exist or is not a directory")
+        }
+        try PluginFileCheck.check(directory, what: "plugins directory")
+    }
+
     /// Loads every `*.so` of the plugins directory, in file-name order.
     @discardableResult
     public func loadAll() -> [PluginLoadReport] { reload() }

@@ -9,6 +9,7 @@ public struct PluginLoadError: Error, Sendable, CustomStringConvertible {
         case abiMismatch(pluginMajor: UInt32)
         case initFailed(String)
         case registration([String])
+        case unusableDirectory(String)
     }
 
     private let base: Base
@@ -20,6 +21,7 @@ public struct PluginLoadError: Error, Sendable, CustomStringConvertible {
     static func abiMismatch(pluginMajor: UInt32) -> Self { .init(base: .abiMismatch(pluginMajor: pluginMajor)) }
     static func initFailed(_ why: String) -> Self { .init(base: .initFailed(why)) }
     static func registration(_ errors: [String]) -> Self { .init(base: .registration(errors)) }
+    static func unusableDirectory(_ why: String) -> Self { .init(base: .unusableDirectory(why)) }
 
     public var description: String {
         switch base {
@@ -31,6 +33,7 @@ public struct PluginLoadError: Error, Sendable, CustomStringConvertible {
             return "built for ABI major \(major), this server speaks ABI major \(SioABI.major); rebuild it against include/sio_plugin.h"
         case .initFailed(let why): return "init failed: \(why)"
         case .registration(let errors): return "invalid handler registration: " + errors.joined(separator: "; ")
+        case .unusableDirectory(let why): return why
         }
     }
 }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -66,11 +69,24 @@ public final class AdminServer: Service, @unchecked Sendable {
                 }
                 .bind(host: host, port: port).get()
         } catch {
-            boundAddress.fail(error)
-            throw error
+            let failure = AdminBindError(host: host, port: port, reason: error)
+            boundAddress.fail(failure)
+            throw failure
         }
         boundAddress.succeed(channel.localAddress!)
         try await channel.serveUntilShutdown()
+    }
+}
+
+/// The admin endpoint could not bind: says where, and how to choose otherwise.
+public struct AdminBindError: Error, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public var reason: Error
+
+    public var description: String {
+        let why = (reason as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(reason)"
+        return "cannot bind the admin endpoint on \(host):\(port): \(why) (choose another with --admin-port, or turn it off with --no-admin)"
     }
 }
 

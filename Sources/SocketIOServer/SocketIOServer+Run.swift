@@ -14,7 +14,9 @@ extension SocketIOServer {
         // The admin line comes first: a script that waits for "listening" then has both.
         let announcer = Task {
             let address = try? await self.localAddress
-            if let admin, let adminAddress = try? await admin.localAddress {
+            if let admin {
+                // An admin endpoint that cannot bind fails the start: "listening" is never said.
+                guard let adminAddress = try? await admin.localAddress else { return }
                 print("sio: admin on \(adminAddress.ipAddress ?? "?"):\(adminAddress.port ?? 0)")
             }
             if let address {

@@ -39,7 +39,9 @@ struct AdminClient {
                 }
                 .connect(host: host, port: port).get()
         } catch {
-            throw Failure(description: "cannot reach the admin endpoint at \(host):\(port) (is sio serve running?): \(error)")
+            let failure = Failure(description: "cannot reach the admin endpoint at \(host):\(port) (is sio serve running?): \(SioCommand.oneLine(error))")
+            collector.response.fail(failure)  // nobody will answer it: no promise is left behind
+            throw failure
         }
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: "\(host):\(port)")

@@ -9,7 +9,11 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Run the server.",
-        discussion: "SOCKETIO_HOST and SOCKETIO_PORT are honoured when the flags are not given."
+        discussion: """
+            Environment: SOCKETIO_HOST and SOCKETIO_PORT are honoured when the flags are not given; \
+            SOCKETIO_MESSAGE_LOG_FORMAT sets the message log format ("none" turns it off); \
+            SIO_ADMIN_TOKEN is the admin token when --admin-token is not given.
+            """
     )
 
     @Option(help: "Interface to bind (default 127.0.0.1, or $SOCKETIO_HOST).")
@@ -92,6 +96,9 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("intervals and timeouts must be positive")
         }
         guard maxPayload > 0 else { throw ValidationError("--max-payload must be positive") }
+        for (flag, value) in [("--port", port), ("--admin-port", adminPort)] {
+            if let value, !(0...65535).contains(value) { throw ValidationError("\(flag) must be a port number (0-65535), got \(value)") }
+        }
         guard handlerWarnMs >= 0, shutdownTimeout > 0 else {
             throw ValidationError("--handler-warn-ms must not be negative and --shutdown-timeout must be positive")
         }
@@ -137,17 +144,23 @@ struct ServeCommand: AsyncParsableCommand {
             hostConfiguration.probe = PluginProbe(command: [executable, "probe-plugin"])
         }
         let host = try PluginHost(configuration: hostConfiguration, logger: logger)
+        // At start-up a missing or unsafe plugins directory is an error; on a reload it is a refusal.
+        try host.checkDirectory()
         host.loadAll()
         let server = SocketIOServer(configuration: configuration, application: host, logger: logger)
         host.attach(server)
 
         var admin: AdminServer?
         if !noAdmin {
-            let token = adminToken ?? environment["SIO_ADMIN_TOKEN"]
+            // An empty token is no token: "Bearer " must never open the endpoint.
+            let token = (adminToken ?? environment["SIO_ADMIN_TOKEN"]).flatMap { $0.isEmpty ? nil : $0 }
             guard token != nil || Self.isLoopback(adminHost) else {
                 throw ValidationError("the admin endpoint on \(adminHost) needs a token (--admin-token or SIO_ADMIN_TOKEN)")
             }
             let port = adminPort ?? (configuration.port == 0 ? 0 : configuration.port + 1)
+            guard port <= 65535 else {
+                throw ValidationError("the admin endpoint's default port, --port + 1, is \(port): choose one with --admin-port")
+            }
             let routes = AdminRoutes(host: host)
             admin = AdminServer(host: adminHost, port: port, token: token, logger: logger) { await routes.handle($0) }
         }

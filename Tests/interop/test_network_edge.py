@@ -3,11 +3,19 @@ runs a real server process."""
 import os
 import resource
 import socket
+import subprocess
 import time
 
+import pytest
 import socketio
 
-from conftest import wait_until
+from conftest import BUILD_DIR, wait_until
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 # Out of file descriptors, accepting pauses instead of spinning, and recovers.
@@ -38,3 +46,58 @@ def test_descriptor_exhaustion_pauses_accepting_without_spinning(start_server, t
     c.connect(server.url, transports=["websocket"], wait_timeout=10)
     assert c.connected
     c.disconnect()
+
+
+# The operator's command line: every failure one line, starting with "sio:".
+
+def sio(*args, env=None, timeout=15):
+    return subprocess.run([str(BUILD_DIR / "sio"), *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize("command", [["plugins"], ["reload"], ["broadcast", "x"], ["send", "id", "x"]])
+def test_client_commands_without_a_server_fail_in_one_line(command):
+    port = free_port()
+    result = sio(*command, "--admin", f"127.0.0.1:{port}")
+    assert result.returncode != 0
+    assert result.stderr.splitlines() == [f"sio: cannot reach the admin endpoint at 127.0.0.1:{port} (is sio serve running?): Connection refused"]
+
+
+def test_ports_are_validated():
+    for flag in ("--port", "--admin-port"):
+        result = sio("serve", flag, "70000")
+        assert result.returncode != 0 and f"{flag} must be a port number (0-65535), got 70000" in result.stderr
+    result = sio("serve", "--port", "65535")
+    assert result.returncode != 0 and "--admin-port" in result.stderr
+
+
+def test_a_taken_admin_port_fails_the_start_before_listening():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        admin_port = taken.getsockname()[1]
+        result = sio("serve", "--port", "0", "--admin-port", str(admin_port), "--no-watch")
+    assert result.returncode != 0
+    assert "listening" not in result.stdout
+    assert f"sio: cannot bind the admin endpoint on 127.0.0.1:{admin_port}: Address already in use" in result.stderr
+    assert "--admin-port" in result.stderr and "--no-admin" in result.stderr
+
+
+def test_a_missing_plugins_directory_fails_the_start(tmp_path):
+    result = sio("serve", "--port", "0", "--no-admin", "--plugins", str(tmp_path / "nowhere"))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"sio: plugins directory {tmp_path / 'nowhere'} does not exist or is not a directory"]
+
+
+def test_an_empty_admin_token_is_no_token():
+    result = sio("serve", "--port", "0", "--admin-host", "0.0.0.0", "--admin-port", "0", env={"SIO_ADMIN_TOKEN": ""})
+    assert result.returncode != 0 and "needs a token" in result.stderr
+    result = sio("serve", "--port", "0", "--admin-host", "0.0.0.0", "--admin-port", "0", "--admin-token", "")
+    assert result.returncode != 0 and "needs a token" in result.stderr
+
+
+def test_version_and_help():
+    result = sio("--version")
+    assert result.returncode == 0 and result.stdout.startswith("sio ") and "plugin ABI 1.1" in result.stdout
+    result = sio("serve", "--help")
+    assert "SOCKETIO_MESSAGE_LOG_FORMAT" in result.stdout and "SOCKETIO_PORT" in result.stdout

@@ -326,8 +326,11 @@ def test_unsafe_permissions_are_refused(start_server, tmp_path):
     shared = plugin_dir(tmp_path, "shared")
     build_c(SOURCES / "probe.c", shared / "probe.so")
     os.chmod(shared, 0o777)
-    server = start_server("sio", ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(shared)])
-    assert "plugins directory" in server.log() and "writable by group or others" in server.log()
+    # At start-up an unsafe plugins directory is an error, not a server with no handlers.
+    result = subprocess.run([str(BUILD_DIR / "sio"), "serve", "--port", "0", "--admin-port", "0", "--plugins", str(shared)],
+                            capture_output=True, text=True, timeout=10)
+    assert result.returncode == 1
+    assert result.stderr.startswith("sio: unsafe permissions: plugins directory") and "writable by group or others" in result.stderr
     os.chmod(shared, 0o755)
     os.chown(shared / "probe.so", 12345, 12345)
     server = start_server("sio", ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(shared)])

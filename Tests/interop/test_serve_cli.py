@@ -48,12 +48,13 @@ def test_namespace_flag(start_server):
 
 def test_environment_variables_and_flag_precedence(start_server):
     port = free_port()
-    server = start_server("sio", ["serve"], env={"SOCKETIO_HOST": "127.0.0.1", "SOCKETIO_PORT": str(port)})
+    # The admin endpoint on a free port: the default, port + 1, may be taken by anyone.
+    server = start_server("sio", ["serve", "--admin-port", "0"], env={"SOCKETIO_HOST": "127.0.0.1", "SOCKETIO_PORT": str(port)})
     assert server.port == port
     assert handshake(f"http://127.0.0.1:{port}")["sid"]
     server.stop()
     other = free_port()
-    server = start_server("sio", ["serve", "--port", str(other)], env={"SOCKETIO_PORT": str(port)})
+    server = start_server("sio", ["serve", "--port", str(other), "--admin-port", "0"], env={"SOCKETIO_PORT": str(port)})
     assert server.port == other
 
 
