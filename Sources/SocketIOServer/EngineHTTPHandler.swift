@@ -22,6 +22,11 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var discardingBody = false
     /// The session whose GET this connection holds open, so a dropped connection ends it.
     private var parkedSession: EngineSession?
+    /// Runs while the connection waits for a request head (its first, or the next on a
+    /// keep-alive connection): a client that sends half a head, or nothing, is closed when it
+    /// fires, instead of holding a descriptor for ever.
+    private var headerTimer: NIOScheduledCallback?
+    private var isRemoved = false
 
     /// The names under which the pipeline holds NIO's HTTP handlers, which an upgrade removes.
     enum HandlerName {
@@ -35,9 +40,27 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.staticFiles = server.configuration.staticDirectory.map(StaticFiles.init(root:))
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        awaitHead(context: context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        isRemoved = true
+        headerTimer?.cancel()
+        headerTimer = nil
+    }
+
+    private func awaitHead(context: ChannelHandlerContext) {
+        headerTimer?.cancel()
+        headerTimer = try? context.eventLoop.scheduleCallback(
+            in: .init(server.configuration.headerTimeout), handler: HeaderTimeout(channel: context.channel))
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
+            headerTimer?.cancel()
+            headerTimer = nil
             self.head = head
             self.body = nil
             if head.method == .POST, let length = head.headers.first(name: "content-length").flatMap(Int.init),
@@ -271,7 +294,18 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
         if !keepAlive {
             done.futureResult.whenComplete { _ in context.close(promise: nil) }
+        } else if context.channel.isActive, !isRemoved {
+            awaitHead(context: context)
         }
+    }
+}
+
+/// Closes a connection that kept the server waiting for a request head.
+private struct HeaderTimeout: NIOScheduledCallbackHandler, @unchecked Sendable {
+    let channel: Channel
+
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        channel.close(promise: nil)
     }
 }
 

@@ -35,6 +35,10 @@ public struct SocketIOConfiguration: Sendable {
     public var trustedProxies: Set<String> = []
     /// Event-loop threads; defaults to one per core.
     public var threads: Int = System.coreCount
+    /// How long a connection may take to send a complete request head, and may stay idle
+    /// between requests on keep-alive; past it the connection is closed. A parked long-poll and
+    /// a WebSocket are not idle.
+    public var headerTimeout: Duration = .seconds(10)
     /// How long a graceful shutdown waits for every session to finish (`on_disconnect`,
     /// `on_finish`); sessions on a loop stalled past it are abandoned and the server exits
     /// with an error.

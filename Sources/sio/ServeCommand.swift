@@ -82,6 +82,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds after which a running handler is logged as too long (0: never).")
     var handlerWarnMs: Int64 = 500
 
+    @Option(help: "Milliseconds a connection may take to send a request head, or stay idle between requests.")
+    var headerTimeout: Int64 = 10_000
+
     @Option(help: "Milliseconds SIGTERM/SIGINT waits for every socket to finish; past it the server exits non-zero.")
     var shutdownTimeout: Int64 = 10_000
 
@@ -99,8 +102,8 @@ struct ServeCommand: AsyncParsableCommand {
         for (flag, value) in [("--port", port), ("--admin-port", adminPort)] {
             if let value, !(0...65535).contains(value) { throw ValidationError("\(flag) must be a port number (0-65535), got \(value)") }
         }
-        guard handlerWarnMs >= 0, shutdownTimeout > 0 else {
-            throw ValidationError("--handler-warn-ms must not be negative and --shutdown-timeout must be positive")
+        guard handlerWarnMs >= 0, shutdownTimeout > 0, headerTimeout > 0 else {
+            throw ValidationError("--handler-warn-ms must not be negative; --shutdown-timeout and --header-timeout must be positive")
         }
     }
 
@@ -128,6 +131,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.staticDirectory = staticDirectory
         if let threads { configuration.threads = threads }
         configuration.shutdownTimeout = .milliseconds(shutdownTimeout)
+        configuration.headerTimeout = .milliseconds(headerTimeout)
         return configuration
     }
 

@@ -101,3 +101,40 @@ def test_version_and_help():
     assert result.returncode == 0 and result.stdout.startswith("sio ") and "plugin ABI 1.1" in result.stdout
     result = sio("serve", "--help")
     assert "SOCKETIO_MESSAGE_LOG_FORMAT" in result.stdout and "SOCKETIO_PORT" in result.stdout
+
+
+# Connections that never complete a request head, or idle on keep-alive, are closed.
+
+def closed_by_server(s, timeout=5):
+    s.settimeout(timeout)
+    try:
+        while True:
+            data = s.recv(4096)
+            if not data:
+                return True
+    except socket.timeout:
+        return False
+    except ConnectionError:
+        return True
+
+
+def test_half_sent_heads_and_idle_keep_alive_connections_are_closed(start_server):
+    server = start_server("sio", ["serve", "--port", "0", "--no-admin", "--header-timeout", "500"])
+    half = []
+    for _ in range(200):
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        s.sendall(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n")  # no blank line
+        half.append(s)
+    silent = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    idle = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    idle.sendall(b"GET /nothing-here HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert idle.recv(4096).startswith(b"HTTP/1.1 404")
+    began = time.monotonic()
+    assert all(closed_by_server(s) for s in half + [silent, idle])
+    print(f"\n202 connections closed {time.monotonic() - began:.2f}s after they went quiet (header timeout 0.5 s)")
+    # A parked long-poll is not idle: it is answered by the session (its ping), not cut.
+    c = socketio.Client(reconnection=False)
+    c.connect(server.url, transports=["polling"], wait_timeout=5)
+    time.sleep(1.5)
+    assert c.connected
+    c.disconnect()
