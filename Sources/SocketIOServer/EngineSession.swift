@@ -23,6 +23,9 @@ final class EngineSession: @unchecked Sendable {
     private var probe: WebSocketOutput?
     private var pendingPoll: ((PollOutcome) -> Void)?
     private var outbox: [EngineIOPacket] = []
+    /// What `outbox` holds, in payload bytes: past `maxOutboundBytes` the client is a slow
+    /// consumer (a long-poll client that stopped polling).
+    private var outboxBytes = 0
     private var pingTask: NIOScheduledCallback?
     private var pongDeadline: NIOScheduledCallback?
     private var connectDeadline: NIOScheduledCallback?
@@ -71,8 +74,26 @@ final class EngineSession: @unchecked Sendable {
             webSocket.write(message, callerLoop: eventLoop)
         } else {
             outbox.append(contentsOf: message.packets)
+            for packet in message.packets { outboxBytes += packet.payload.readableBytes + 1 }
+            if outboxBytes > context.configuration.maxOutboundBytes {
+                close(reason: .slowConsumer)
+                return
+            }
             flushPoll()
         }
+    }
+
+    /// The WebSocket `channel` has more than `maxOutboundBytes` waiting to be written.
+    func slowConsumer(_ channel: Channel) {
+        eventLoop.assertInEventLoop()
+        guard channel === webSocket?.channel else { return }
+        close(reason: .slowConsumer)
+    }
+
+    private func takeFromOutbox(_ count: Int) -> ArraySlice<EngineIOPacket> {
+        let taken = outbox[..<count]
+        for packet in taken { outboxBytes -= packet.payload.readableBytes + 1 }
+        return taken
     }
 
     /// python-engineio refuses a polling payload of more than 16 packets ("Too many packets in
@@ -84,7 +105,7 @@ final class EngineSession: @unchecked Sendable {
         pendingPoll = nil
         let count = min(outbox.count, Self.maximumPacketsPerPoll)
         var body = ByteBuffer()
-        PollingPayload.encode(outbox[..<count], into: &body)
+        PollingPayload.encode(takeFromOutbox(count), into: &body)
         outbox.removeFirst(count)
         responder(.packets(body))
     }
@@ -104,7 +125,7 @@ final class EngineSession: @unchecked Sendable {
                 context.unregister(self)
             } else {
                 let count = min(outbox.count, Self.maximumPacketsPerPoll)
-                PollingPayload.encode(outbox[..<count], into: &body)
+                PollingPayload.encode(takeFromOutbox(count), into: &body)
                 outbox.removeFirst(count)
             }
             responder(.packets(body))
@@ -217,6 +238,7 @@ final class EngineSession: @unchecked Sendable {
             }
             let queued = outbox
             outbox.removeAll()
+            outboxBytes = 0
             if !queued.isEmpty { probe.write(OutboundMessage(queued), callerLoop: eventLoop) }
         default:
             probe.channel.close(promise: nil)
@@ -256,6 +278,12 @@ final class EngineSession: @unchecked Sendable {
     func close(reason: DisconnectReason) {
         eventLoop.assertInEventLoop()
         guard state.close() else { return }
+        if reason == .slowConsumer {
+            // What it did not read is dropped, not sent on a last poll.
+            context.logger.info("slow consumer dropped", metadata: ["sid": "\(id)", "queued_bytes": "\(outboxBytes)"])
+            outbox.removeAll()
+            outboxBytes = 0
+        }
         pingTask?.cancel()
         pongDeadline?.cancel()
         connectDeadline?.cancel()
@@ -270,6 +298,7 @@ final class EngineSession: @unchecked Sendable {
                 if drainingAfterClose {
                     drainingAfterClose = false
                     outbox.removeAll()
+                    outboxBytes = 0
                     context.unregister(self)
                 }
             }
@@ -292,6 +321,7 @@ final class EngineSession: @unchecked Sendable {
             responder(.packets(body))
         }
         outbox.removeAll()
+        outboxBytes = 0
         context.logger.debug("session closed", metadata: ["sid": "\(id)", "reason": "\(reason.rawValue)"])
     }
 }

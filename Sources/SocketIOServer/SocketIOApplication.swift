@@ -72,6 +72,8 @@ public enum DisconnectReason: String, Sendable {
     case parseError = "parse error"
     case serverShutdown = "server shutting down"
     case forcedClose = "forced close"
+    /// More than `maxOutboundBytes` waited for the client: it does not read.
+    case slowConsumer = "slow consumer"
 }
 
 /// Errors reported to `SocketIOApplication.error`.

@@ -35,6 +35,10 @@ public struct SocketIOConfiguration: Sendable {
     public var trustedProxies: Set<String> = []
     /// Event-loop threads; defaults to one per core.
     public var threads: Int = System.coreCount
+    /// Bytes that may wait to be sent to one client (written to its WebSocket but not taken by
+    /// the kernel, or queued for its next long-poll); past it the client is disconnected as a
+    /// `slow consumer`, so one that stops reading cannot grow the server's memory.
+    public var maxOutboundBytes: Int = 1 << 20
     /// How long a connection may take to send a complete request head, and may stay idle
     /// between requests on keep-alive; past it the connection is closed. A parked long-poll and
     /// a WebSocket are not idle.

@@ -95,6 +95,18 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
         }
     }
 
+    /// The channel stops being writable when more than `maxOutboundBytes` wait to be written
+    /// (the high water mark is set to it at accept): the client does not read. It is dropped
+    /// as a slow consumer, so its queue cannot grow the server's memory; reading from it stops
+    /// with it.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if !context.channel.isWritable, let session {
+            let channel = context.channel
+            session.eventLoop.execute { session.slowConsumer(channel) }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         if let session {
             let channel = context.channel

@@ -82,6 +82,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds after which a running handler is logged as too long (0: never).")
     var handlerWarnMs: Int64 = 500
 
+    @Option(help: "Bytes that may wait to be sent to one client; past it the client is dropped as a slow consumer.")
+    var maxOutboundBytes: Int = 1 << 20
+
     @Option(help: "Milliseconds a connection may take to send a request head, or stay idle between requests.")
     var headerTimeout: Int64 = 10_000
 
@@ -99,6 +102,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("intervals and timeouts must be positive")
         }
         guard maxPayload > 0 else { throw ValidationError("--max-payload must be positive") }
+        guard maxOutboundBytes >= 1024 else { throw ValidationError("--max-outbound-bytes must be at least 1024") }
         for (flag, value) in [("--port", port), ("--admin-port", adminPort)] {
             if let value, !(0...65535).contains(value) { throw ValidationError("\(flag) must be a port number (0-65535), got \(value)") }
         }
@@ -132,6 +136,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let threads { configuration.threads = threads }
         configuration.shutdownTimeout = .milliseconds(shutdownTimeout)
         configuration.headerTimeout = .milliseconds(headerTimeout)
+        configuration.maxOutboundBytes = maxOutboundBytes
         return configuration
     }
 

@@ -1,5 +1,6 @@
 """The network edge (issue 12): what a server facing the internet needs to stay up. Each case
 runs a real server process."""
+import json
 import os
 import resource
 import socket
@@ -7,9 +8,12 @@ import subprocess
 import time
 
 import pytest
+import requests
 import socketio
+import websocket
 
-from conftest import BUILD_DIR, wait_until
+from conftest import BUILD_DIR, ROOT, wait_until
+from plugins import SOURCES, Trace, build_c, plugin_dir
 
 
 def free_port():
@@ -138,3 +142,66 @@ def test_half_sent_heads_and_idle_keep_alive_connections_are_closed(start_server
     time.sleep(1.5)
     assert c.connected
     c.disconnect()
+
+
+# Slow consumers: a client that does not read is dropped past --max-outbound-bytes; the readers
+# of the same channel lose nothing.
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_a_client_that_does_not_read_is_dropped_as_a_slow_consumer(start_server, tmp_path):
+    directory = plugin_dir(tmp_path)
+    build_c(ROOT / "Plugins" / "relay-c" / "relay.c", directory / "10-relay.so")
+    build_c(SOURCES / "probe.c", directory / "20-probe.so")
+    trace = Trace(tmp_path / "trace.txt")
+    server = start_server("sio", ["serve", "--port", "0", "--no-admin", "--plugins", str(directory)],
+                          env={"SIO_TRACE_FILE": str(trace.path), "SOCKETIO_MESSAGE_LOG_FORMAT": "none"})
+    # A WebSocket client with a tiny receive buffer that subscribes and then never reads.
+    stuck = websocket.create_connection(f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket",
+                                        timeout=5, sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)])
+    stuck.recv()
+    stuck.send("40")
+    stuck_sid = json.loads(stuck.recv()[2:])["sid"]
+    stuck.send('421["__subscribe__","room"]')
+    assert stuck.recv() == "431[true]"
+    # A long-polling client that subscribes and then never polls again.
+    base = f"{server.url}/socket.io/?EIO=4&transport=polling"
+    sid = json.loads(requests.get(base, timeout=5).text[1:])["sid"]
+    requests.post(f"{base}&sid={sid}", data="40", timeout=5)
+    polled = requests.get(f"{base}&sid={sid}", timeout=5).text
+    poller_sid = json.loads(polled[polled.index("{"):])["sid"]
+    requests.post(f"{base}&sid={sid}", data='42["__subscribe__","room"]', timeout=5)
+    # A reader, and a publisher sending 2 MB/s to the channel for 4 s.
+    received = []
+    reader = socketio.Client(reconnection=False)
+    reader.on("message", lambda data: received.append(data["n"]))
+    reader.connect(server.url, transports=["websocket"], wait_timeout=5)
+    assert reader.call("__subscribe__", "room", timeout=5) is True
+    publisher = socketio.Client(reconnection=False)
+    publisher.connect(server.url, transports=["websocket"], wait_timeout=5)
+    rss_before = rss_kib(server.proc.pid)
+    payload = "x" * 20_000
+    sent = 0
+    began = time.monotonic()
+    while time.monotonic() - began < 4:
+        publisher.send({"ch": "room", "n": sent, "data": payload})
+        sent += 1
+        time.sleep(0.01)
+    rss_growth = rss_kib(server.proc.pid) - rss_before
+
+    def reason(socket_id):
+        return next((x for (_, e, x) in trace.events(socket_id) if e == "disconnect"), None)
+    assert wait_until(lambda: reason(stuck_sid) == "slow consumer", timeout=5), trace.events(stuck_sid)
+    assert wait_until(lambda: reason(poller_sid) == "slow consumer", timeout=5), trace.events(poller_sid)
+    assert wait_until(lambda: len(received) == sent, timeout=10)
+    assert received == list(range(sent)), "the reader lost or reordered messages"
+    assert server.log().count("slow consumer dropped") == 2
+    print(f"\n{sent} messages of 20 KB to a channel in 4 s; both non-readers dropped; server RSS grew by {rss_growth} KiB")
+    assert rss_growth < 10 * 1024
+    for c in (reader, publisher):
+        c.disconnect()
