@@ -32,9 +32,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--baseline", required=True, type=pathlib.Path, help="a release build directory holding sio")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--candidate", type=pathlib.Path, default=run.RELEASE, help="a release build directory (default: this checkout's)")
     parser.add_argument("--scenarios", default="10,100,1000,cpu", help="comma-separated: subscriber counts and/or cpu")
     args = parser.parse_args()
-    candidate = run.RELEASE / "sio"
+    candidate = args.candidate / "sio"
     loader = run.RELEASE / "sio-load"
     builds = {"baseline": args.baseline / "sio", "candidate": candidate}
     # Both servers face the same generator, this checkout's sio-load.
