@@ -33,7 +33,8 @@ from run import rss_kib  # noqa: E402
 
 
 def reload_now(admin_port):
-    request = urllib.request.Request(f"http://127.0.0.1:{admin_port}/reload", method="POST", data=b"")
+    request = urllib.request.Request(f"http://127.0.0.1:{admin_port}/reload", method="POST", data=b"{}",
+                                     headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 

@@ -119,8 +119,12 @@ private final class AdminHTTPHandler: ChannelInboundHandler {
         case .end:
             guard let head else { return }
             self.head = nil
-            if let token, head.headers.first(name: "authorization") != "Bearer \(token)" {
-                respond(context: context, AdminResponse(status: 401, body: #"{"error":"missing or wrong admin token"}"#))
+            let refusal = AdminRequestPolicy(token: token).check(
+                method: head.method.rawValue, host: head.headers.first(name: "host"), origin: head.headers.first(name: "origin"),
+                contentType: head.headers.first(name: "content-type"), authorization: head.headers.first(name: "authorization"),
+                port: context.channel.localAddress?.port ?? 0)
+            if let refusal {
+                respond(context: context, AdminResponse(status: refusal.status, body: refusal.body))
                 return
             }
             let request = AdminRequest(method: head.method.rawValue, path: head.uri, body: body)

@@ -27,6 +27,10 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// fires, instead of holding a descriptor for ever.
     private var headerTimer: NIOScheduledCallback?
     private var isRemoved = false
+    /// The address this connection counts against in `ConnectionLimits`, once its first head
+    /// came; handed to the WebSocket transport on upgrade.
+    private var limitSlot: String?
+    private var admitted = false
 
     /// The names under which the pipeline holds NIO's HTTP handlers, which an upgrade removes.
     enum HandlerName {
@@ -42,6 +46,27 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         awaitHead(context: context)
+    }
+
+    /// Counts this connection against the limits; the HTTP status to refuse it with, if any.
+    private func admit(context: ChannelHandlerContext, head: HTTPRequestHead) -> HTTPResponseStatus? {
+        let limits = server.connectionLimits
+        guard limits.isLimiting else { return nil }
+        let address = HandshakeRequest.clientAddress(
+            peer: context.channel.remoteAddress?.ipAddress ?? "",
+            forwardedFor: head.headers[canonicalForm: "x-forwarded-for"].map(String.init),
+            trustedProxies: server.configuration.trustedProxies)
+        switch limits.admit(address) {
+        case nil:
+            limitSlot = address
+            return nil
+        case .full?:
+            server.logger.warning("connection refused: --max-connections reached", metadata: ["address": "\(address)"])
+            return .serviceUnavailable
+        case .tooManyFromAddress?:
+            server.logger.warning("connection refused: --max-connections-per-ip reached", metadata: ["address": "\(address)"])
+            return .tooManyRequests
+        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -61,6 +86,15 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .head(let head):
             headerTimer?.cancel()
             headerTimer = nil
+            if !admitted {
+                admitted = true
+                if let refusal = admit(context: context, head: head) {
+                    discardingBody = true
+                    return respond(context: context, status: refusal, contentType: "text/plain",
+                                   body: ByteBuffer(string: refusal == .tooManyRequests ? "Too many connections from your address\n" : "Server full\n"),
+                                   keepAlive: false, extraHeaders: [])
+                }
+            }
             self.head = head
             self.body = nil
             if head.method == .POST, let length = head.headers.first(name: "content-length").flatMap(Int.init),
@@ -107,6 +141,12 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard isEnginePath(request.path[...]), query["EIO"] == "4", query["transport"] == "websocket" else {
             return route(context: context, head: head, body: ByteBuffer())
         }
+        // Browsers apply no CORS to WebSockets: the server refuses a foreign page itself
+        // (cross-site WebSocket hijacking).
+        guard OriginPolicy(allowed: server.configuration.corsOrigins)
+            .allows(origin: head.headers.first(name: "origin"), host: head.headers.first(name: "host")) else {
+            return respond(context: context, error: .forbidden, origin: nil, keepAlive: false)
+        }
         guard let sid = query["sid"] else {
             return upgrade(context: context, head: head, request: request, sid: nil)
         }
@@ -137,7 +177,8 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 let pipeline = context.pipeline.syncOperations
                 do {
                     for name in [HandlerName.encoder] + HandlerName.others { pipeline.removeHandler(name: name, promise: nil) }
-                    try pipeline.addHandler(WebSocketTransportHandler(server: server, request: request, upgradingSID: sid))
+                    try pipeline.addHandler(WebSocketTransportHandler(server: server, request: request, upgradingSID: sid, limitSlot: limitSlot))
+                    limitSlot = nil  // the WebSocket transport releases it when the connection closes
                     pipeline.removeHandler(context: context, promise: nil)
                     // Last: whatever bytes came after the request (a first frame) go on to the
                     // WebSocket decoder.
@@ -162,6 +203,10 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: HTTP
 
     func channelInactive(context: ChannelHandlerContext) {
+        if let slot = limitSlot {
+            limitSlot = nil
+            server.connectionLimits.release(slot)
+        }
         if let session = parkedSession {
             parkedSession = nil
             session.eventLoop.execute { session.close(reason: .transportClose) }

@@ -12,11 +12,13 @@ final class ServerContext: @unchecked Sendable {
     let clientScript: ClientScript
     /// Once set, new sessions are refused: the server is going away.
     let shuttingDown = NIOLockedValueBox(false)
+    let connectionLimits: ConnectionLimits
 
     init(configuration: SocketIOConfiguration, application: SocketIOApplication, logger: Logger) {
         self.configuration = configuration
         self.application = application
         self.logger = logger
+        self.connectionLimits = ConnectionLimits(maxTotal: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerAddress)
         var namespaces: [String: NamespaceRegistry] = [:]
         for name in configuration.namespaces.union(["/"]) { namespaces[name] = NamespaceRegistry(name: name) }
         self.namespaces = namespaces

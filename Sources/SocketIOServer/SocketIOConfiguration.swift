@@ -35,6 +35,11 @@ public struct SocketIOConfiguration: Sendable {
     public var trustedProxies: Set<String> = []
     /// Event-loop threads; defaults to one per core.
     public var threads: Int = System.coreCount
+    /// Connections the server holds at once (nil: no limit); one more is answered 503.
+    public var maxConnections: Int?
+    /// Connections one client address holds at once (the `X-Forwarded-For` of a trusted proxy,
+    /// else the peer; nil: no limit); one more is answered 429.
+    public var maxConnectionsPerAddress: Int?
     /// Bytes that may wait to be sent to one client (written to its WebSocket but not taken by
     /// the kernel, or queued for its next long-poll); past it the client is disconnected as a
     /// `slow consumer`, so one that stops reading cannot grow the server's memory.

@@ -17,9 +17,12 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
     private var parser: WebSocketFrameParser
     private var session: EngineSession?
     private var output: WebSocketOutput?
+    /// The address this connection counts against in `ConnectionLimits`, if limits are on.
+    private var limitSlot: String?
 
-    init(server: ServerContext, request: HandshakeRequest, upgradingSID: String?) {
+    init(server: ServerContext, request: HandshakeRequest, upgradingSID: String?, limitSlot: String?) {
         self.server = server
+        self.limitSlot = limitSlot
         self.request = request
         self.upgradingSID = upgradingSID
         self.parser = WebSocketFrameParser(maxMessageSize: server.configuration.maxPayload)
@@ -108,6 +111,10 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if let slot = limitSlot {
+            limitSlot = nil
+            server.connectionLimits.release(slot)
+        }
         if let session {
             let channel = context.channel
             session.eventLoop.execute { session.webSocketClosed(channel) }

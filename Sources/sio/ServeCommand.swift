@@ -82,6 +82,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds after which a running handler is logged as too long (0: never).")
     var handlerWarnMs: Int64 = 500
 
+    @Option(help: "Connections held at once; one more is answered 503 (0: no limit).")
+    var maxConnections: Int = 0
+
+    @Option(name: .customLong("max-connections-per-ip"), help: "Connections one client address holds at once (X-Forwarded-For from a --trusted-proxy); one more is answered 429 (0: no limit).")
+    var maxConnectionsPerIP: Int = 0
+
     @Option(help: "Bytes that may wait to be sent to one client; past it the client is dropped as a slow consumer.")
     var maxOutboundBytes: Int = 1 << 20
 
@@ -137,6 +143,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.shutdownTimeout = .milliseconds(shutdownTimeout)
         configuration.headerTimeout = .milliseconds(headerTimeout)
         configuration.maxOutboundBytes = maxOutboundBytes
+        configuration.maxConnections = maxConnections > 0 ? maxConnections : nil
+        configuration.maxConnectionsPerAddress = maxConnectionsPerIP > 0 ? maxConnectionsPerIP : nil
         return configuration
     }
 

@@ -205,3 +205,95 @@ def test_a_client_that_does_not_read_is_dropped_as_a_slow_consumer(start_server,
     assert rss_growth < 10 * 1024
     for c in (reader, publisher):
         c.disconnect()
+
+
+# The admin endpoint: no foreign page, no rebound name, no simple cross-origin POST.
+
+def test_the_tokenless_admin_endpoint_refuses_what_a_web_page_could_send(start_server):
+    server = start_server("sio", ["serve", "--port", "0", "--admin-port", "0"])
+    c = socketio.Client(reconnection=False)
+    received = []
+    c.on("message", received.append)
+    c.connect(server.url, transports=["websocket"], wait_timeout=5)
+    admin = f"http://127.0.0.1:{server.admin_port}"
+    body = '{"message":"pwned"}'
+    answers = [
+        requests.post(f"{admin}/broadcast", data=body, headers={"Content-Type": "text/plain", "Origin": "http://evil.example"}),
+        requests.post(f"{admin}/broadcast", data=body, headers={"Content-Type": "text/plain"}),
+        requests.post(f"{admin}/broadcast", data=body, headers={"Content-Type": "application/json", "Origin": "http://evil.example"}),
+        requests.post(f"{admin}/reload", data="{}", headers={"Content-Type": "application/json", "Host": "evil.example"}),
+        requests.get(f"{admin}/plugins", headers={"Host": f"evil.example:{server.admin_port}"}),
+    ]
+    assert [a.status_code for a in answers] == [403, 415, 403, 403, 403]
+    time.sleep(0.3)
+    assert received == []
+    # The CLI's own requests still work.
+    result = sio("broadcast", "hello", "--admin", f"127.0.0.1:{server.admin_port}")
+    assert result.returncode == 0, result.stderr
+    assert wait_until(lambda: received == ["hello"])
+    c.disconnect()
+
+
+def test_websocket_upgrades_from_foreign_origins_are_refused(start_server):
+    for args, origin, allowed in [
+        ([], None, True),
+        ([], "own", True),
+        ([], "http://evil.example", False),
+        (["--cors-origin", "http://good.example"], "http://good.example", True),
+        (["--cors-origin", "http://good.example"], "http://evil.example", False),
+        (["--cors-origin", "*"], "http://evil.example", True),
+    ]:
+        server = start_server("sio", ["serve", "--port", "0", "--no-admin", *args])
+        url = f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket"
+        header = {} if origin is None else {"origin": f"http://127.0.0.1:{server.port}" if origin == "own" else origin}
+        if allowed:
+            ws = websocket.create_connection(url, timeout=5, suppress_origin=origin is None, **header)
+            assert ws.recv().startswith("0{")
+            ws.close()
+        else:
+            with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+                websocket.create_connection(url, timeout=5, **header)
+            assert refused.value.status_code == 403
+        server.stop()
+
+
+# Connection limits, total and per client address, refused before any session exists.
+
+def ws_url(server):
+    return f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket"
+
+
+def test_connections_per_address_and_in_total_are_limited(start_server):
+    server = start_server("sio", ["serve", "--port", "0", "--no-admin", "--max-connections-per-ip", "3",
+                                  "--max-connections", "5", "--trusted-proxy", "127.0.0.1"])
+
+    def open_from(address):
+        ws = websocket.create_connection(ws_url(server), timeout=5, header=[f"X-Forwarded-For: {address}"])
+        assert ws.recv().startswith("0{")
+        return ws
+
+    def refused_from(address):
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            websocket.create_connection(ws_url(server), timeout=5, header=[f"X-Forwarded-For: {address}"])
+        return refused.value.status_code
+
+    first = [open_from("10.0.0.1") for _ in range(3)]
+    assert refused_from("10.0.0.1") == 429
+    second = [open_from("10.0.0.2") for _ in range(2)]
+    assert refused_from("10.0.0.3") == 503
+    first[0].close()
+    reopened = []
+
+    def reopen():
+        try:
+            reopened.append(open_from("10.0.0.1"))
+            return True
+        except websocket.WebSocketBadStatusException:
+            return False
+    assert wait_until(reopen, timeout=5), "the closed connection's slot came back"
+    # Long-polling counts its connections too: the limit holds before a session is created.
+    assert requests.get(f"{server.url}/socket.io/?EIO=4&transport=polling", headers={"X-Forwarded-For": "10.0.0.9"},
+                        timeout=5).status_code == 503
+    for ws in first[1:] + second + reopened:
+        ws.close()
+    assert "--max-connections-per-ip reached" in server.log() and "--max-connections reached" in server.log()

@@ -1,0 +1,62 @@
+import XCTest
+
+@testable import SocketIOServer
+
+final class AdminRequestPolicyTests: XCTestCase {
+    let open = AdminRequestPolicy(token: nil)
+
+    private func check(_ policy: AdminRequestPolicy, method: String = "POST", host: String? = "127.0.0.1:8001",
+                       origin: String? = nil, type: String? = "application/json", authorization: String? = nil) -> Int? {
+        policy.check(method: method, host: host, origin: origin, contentType: type, authorization: authorization, port: 8001)?.status
+    }
+
+    func testTheCLIsRequestsPass() {
+        XCTAssertNil(check(open))
+        XCTAssertNil(check(open, host: "localhost:8001"))
+        XCTAssertNil(check(open, host: "[::1]:8001"))
+        XCTAssertNil(check(open, host: "::1:8001"))
+        XCTAssertNil(check(open, method: "GET", type: nil))
+        XCTAssertNil(check(open, type: "application/json; charset=utf-8"))
+    }
+
+    func testDNSRebindingAndForeignPagesAreRefused() {
+        XCTAssertEqual(check(open, host: "evil.example"), 403)
+        XCTAssertEqual(check(open, host: "evil.example:8001"), 403)
+        XCTAssertEqual(check(open, host: "127.0.0.1:9999"), 403)
+        XCTAssertEqual(check(open, host: nil), 403)
+        XCTAssertEqual(check(open, origin: "http://evil.example"), 403)
+        XCTAssertNil(check(open, origin: "http://127.0.0.1:8001"))
+        XCTAssertEqual(check(open, type: "text/plain"), 415)
+        XCTAssertEqual(check(open, type: nil), 415)
+    }
+
+    func testATokenIsRequiredWhenSetAndHostIsThenFree() {
+        let locked = AdminRequestPolicy(token: "s3cret")
+        XCTAssertEqual(check(locked), 401)
+        XCTAssertEqual(check(locked, authorization: "Bearer "), 401)
+        XCTAssertEqual(check(locked, authorization: "Bearer s3cre"), 401)
+        XCTAssertNil(check(locked, host: "admin.example:8001", authorization: "Bearer s3cret"))
+        XCTAssertEqual(check(locked, origin: "http://evil.example", authorization: "Bearer s3cret"), 403)
+    }
+}
+
+final class OriginPolicyTests: XCTestCase {
+    func testOwnOriginOnlyByDefault() {
+        let policy = OriginPolicy(allowed: [])
+        XCTAssertTrue(policy.allows(origin: nil, host: "127.0.0.1:8000"))
+        XCTAssertTrue(policy.allows(origin: "http://127.0.0.1:8000", host: "127.0.0.1:8000"))
+        XCTAssertTrue(policy.allows(origin: "https://chat.example", host: "chat.example"))  // a proxy's $host
+        XCTAssertTrue(policy.allows(origin: "http://chat.example", host: "chat.example:80"))
+        XCTAssertFalse(policy.allows(origin: "http://evil.example", host: "127.0.0.1:8000"))
+        XCTAssertFalse(policy.allows(origin: "http://127.0.0.1:9000", host: "127.0.0.1:8000"))
+        XCTAssertFalse(policy.allows(origin: "http://127.0.0.1:8000", host: nil))
+        XCTAssertFalse(policy.allows(origin: "null", host: "127.0.0.1:8000"))
+    }
+
+    func testConfiguredOrigins() {
+        let policy = OriginPolicy(allowed: ["http://good.example"])
+        XCTAssertTrue(policy.allows(origin: "http://good.example", host: "api.example"))
+        XCTAssertFalse(policy.allows(origin: "http://evil.example", host: "api.example"))
+        XCTAssertTrue(OriginPolicy(allowed: ["*"]).allows(origin: "http://anything.example", host: "api.example"))
+    }
+}
