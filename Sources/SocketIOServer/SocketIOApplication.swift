@@ -74,6 +74,8 @@ public enum DisconnectReason: String, Sendable {
     case forcedClose = "forced close"
     /// More than `maxOutboundBytes` waited for the client: it does not read.
     case slowConsumer = "slow consumer"
+    /// It kept sending past `--max-events-per-second`.
+    case rateLimited = "rate limited"
 }
 
 /// Errors reported to `SocketIOApplication.error`.
@@ -82,6 +84,7 @@ public struct SocketIOError: Error, Sendable, CustomStringConvertible {
         case invalidPacket(String)
         case handlerFailed(String)
         case sendFailed(String)
+        case rateLimited
     }
 
     private let base: Base
@@ -89,12 +92,15 @@ public struct SocketIOError: Error, Sendable, CustomStringConvertible {
     public static func invalidPacket(_ detail: String) -> SocketIOError { .init(base: .invalidPacket(detail)) }
     public static func handlerFailed(_ detail: String) -> SocketIOError { .init(base: .handlerFailed(detail)) }
     public static func sendFailed(_ detail: String) -> SocketIOError { .init(base: .sendFailed(detail)) }
+    /// Events past `--max-events-per-second` are dropped; raised once per run of drops.
+    public static let rateLimited = SocketIOError(base: .rateLimited)
 
     public var description: String {
         switch base {
         case .invalidPacket(let d): return "invalid packet: \(d)"
         case .handlerFailed(let d): return d
         case .sendFailed(let d): return "send failed: \(d)"
+        case .rateLimited: return "rate limited"
         }
     }
 }

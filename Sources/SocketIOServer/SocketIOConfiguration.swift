@@ -40,6 +40,11 @@ public struct SocketIOConfiguration: Sendable {
     /// Connections one client address holds at once (the `X-Forwarded-For` of a trusted proxy,
     /// else the peer; nil: no limit); one more is answered 429.
     public var maxConnectionsPerAddress: Int?
+    /// Events one socket may send a second (nil: no limit), with `eventBurst` at once (default:
+    /// the rate). Past it events are dropped with `on_error` "rate limited"; a socket that keeps
+    /// sending 1.5 times the rate for a few seconds is disconnected ("rate limited").
+    public var maxEventsPerSecond: Int?
+    public var eventBurst: Int?
     /// Bytes that may wait to be sent to one client (written to its WebSocket but not taken by
     /// the kernel, or queued for its next long-poll); past it the client is disconnected as a
     /// `slow consumer`, so one that stops reading cannot grow the server's memory.

@@ -51,6 +51,7 @@ final class SocketIOConnection {
             connect(namespace: packet.namespace, auth: packet.data)
         case .event, .binaryEvent:
             guard let socket = sockets[packet.namespace], let name = packet.eventName else { return }
+            if socket.rateLimiter != nil, !admit(socket) { return }
             let event = IncomingEvent(name: name, arguments: packet.arguments, attachments: attachments, ackID: packet.ackID)
             switch name {
             case Self.subscribeEvent: socket.clientSubscribe(event)
@@ -75,6 +76,10 @@ final class SocketIOConnection {
         }
         guard sockets[namespace] == nil else { return }
         let socket = SocketIOSocket(namespace: registry, session: session)
+        if let rate = context.configuration.maxEventsPerSecond {
+            socket.rateLimiter = RateLimiterBox(EventRateLimiter(rate: rate, burst: context.configuration.eventBurst ?? rate,
+                                                                 now: Int64(NIODeadline.now().uptimeNanoseconds)))
+        }
         switch application.connect(socket, auth: auth) {
         case .accept:
             sockets[namespace] = socket
@@ -88,6 +93,26 @@ final class SocketIOConnection {
             send(SocketIOPacket(kind: .connectError, namespace: namespace, data: .object(body)))
             socket.markFinished()
             application.finish(socket)
+        }
+    }
+
+    /// The socket's event rate limit: false when the event is dropped (or the socket is gone).
+    private func admit(_ socket: SocketIOSocket) -> Bool {
+        let now = Int64(NIODeadline.now().uptimeNanoseconds)
+        switch socket.rateLimiter!.limiter.event(now: now) {
+        case .accept:
+            return true
+        case .dropAndReport:
+            application.error(socket, error: .rateLimited)
+            return false
+        case .drop:
+            return false
+        case .disconnect:
+            context.logger.info("socket disconnected: rate limited", metadata: ["socket": "\(socket.id)"])
+            send(SocketIOPacket(kind: .disconnect, namespace: socket.namespace))
+            finish(socket, reason: .rateLimited)
+            if !hasConnectedNamespace { session.close(reason: .rateLimited) }
+            return false
         }
     }
 

@@ -23,6 +23,9 @@ public final class SocketIOSocket: @unchecked Sendable {
     private var nextAckID = 0
     private var isConnected = false
     private var isFinished = false
+    /// `--max-events-per-second`, when set: boxed, so that a socket without a limit pays one
+    /// pointer for it. Touched on `eventLoop` only.
+    var rateLimiter: RateLimiterBox?
     /// What handlers emitted during `connect`, sent right after the CONNECT acknowledgement.
     private var beforeConnect: [OutboundMessage] = []
 

@@ -88,6 +88,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-connections-per-ip"), help: "Connections one client address holds at once (X-Forwarded-For from a --trusted-proxy); one more is answered 429 (0: no limit).")
     var maxConnectionsPerIP: Int = 0
 
+    @Option(help: "Events one socket may send a second; past it they are dropped with on_error 'rate limited' (0: no limit).")
+    var maxEventsPerSecond: Int = 0
+
+    @Option(help: "Events one socket may send at once before the rate applies (default: the rate).")
+    var eventBurst: Int?
+
     @Option(help: "Bytes that may wait to be sent to one client; past it the client is dropped as a slow consumer.")
     var maxOutboundBytes: Int = 1 << 20
 
@@ -144,6 +150,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.headerTimeout = .milliseconds(headerTimeout)
         configuration.maxOutboundBytes = maxOutboundBytes
         configuration.maxConnections = maxConnections > 0 ? maxConnections : nil
+        configuration.maxEventsPerSecond = maxEventsPerSecond > 0 ? maxEventsPerSecond : nil
+        configuration.eventBurst = eventBurst
         configuration.maxConnectionsPerAddress = maxConnectionsPerIP > 0 ? maxConnectionsPerIP : nil
         return configuration
     }

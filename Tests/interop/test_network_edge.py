@@ -297,3 +297,42 @@ def test_connections_per_address_and_in_total_are_limited(start_server):
     for ws in first[1:] + second + reopened:
         ws.close()
     assert "--max-connections-per-ip reached" in server.log() and "--max-connections reached" in server.log()
+
+
+# The inbound event rate limit.
+
+def test_events_past_the_rate_are_dropped_and_a_flooder_is_disconnected(start_server, tmp_path):
+    directory = plugin_dir(tmp_path)
+    build_c(SOURCES / "probe.c", directory / "probe.so")
+    trace = Trace(tmp_path / "trace.txt")
+    server = start_server("sio", ["serve", "--port", "0", "--no-admin", "--plugins", str(directory),
+                                  "--max-events-per-second", "20", "--event-burst", "5"],
+                          env={"SIO_TRACE_FILE": str(trace.path), "SOCKETIO_MESSAGE_LOG_FORMAT": "none"})
+    ws = websocket.create_connection(ws_url(server), timeout=5)
+    ws.recv()
+    ws.send("40")
+    sid = json.loads(ws.recv()[2:])["sid"]
+    for n in range(10):
+        ws.send(f'42["burst",{n}]')
+    assert wait_until(lambda: [x for (_, e, x) in trace.events(sid) if e == "error"] == ["rate limited"])
+    time.sleep(0.5)
+    assert len([1 for (_, e, x) in trace.events(sid) if e == "message"]) == 5, "the burst went through, the rest was dropped"
+    time.sleep(1)
+    for n in range(5):  # within the rate again
+        ws.send(f'42["calm",{n}]')
+        time.sleep(0.06)
+    assert wait_until(lambda: len([1 for (_, e, x) in trace.events(sid) if e == "message" and x == "calm"]) == 5)
+    # A flood at ten times the rate: dropped, then disconnected.
+    began = time.monotonic()
+    try:
+        while time.monotonic() - began < 8:
+            ws.send('42["flood"]')
+            time.sleep(0.005)
+    except (websocket.WebSocketConnectionClosedException, ConnectionError, OSError):
+        pass
+    assert wait_until(lambda: ("probe", "disconnect", "rate limited") in trace.events(sid), timeout=5), trace.events(sid)[-5:]
+    assert time.monotonic() - began < 8
+    other = socketio.Client(reconnection=False)
+    other.connect(server.url, transports=["websocket"], wait_timeout=5)
+    assert other.call("send", "fine", timeout=5) == 0
+    other.disconnect()
