@@ -150,16 +150,13 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard let sid = query["sid"] else {
             return upgrade(context: context, head: head, request: request, sid: nil)
         }
-        guard let session = server.session(sid) else {
+        guard server.session(sid) != nil else {
             return route(context: context, head: head, body: ByteBuffer())
         }
-        session.eventLoop.submit { session.canProbe }.hop(to: context.eventLoop).whenComplete { [self] canProbe in
-            if case .success(true) = canProbe {
-                upgrade(context: context, head: head, request: request, sid: sid)
-            } else {
-                route(context: context, head: head, body: ByteBuffer())
-            }
-        }
+        // Upgraded whether or not the session can probe now: one that cannot (already on
+        // WebSocket) refuses the probe and the server closes this WebSocket, which is what the
+        // protocol asks for ("ignore a WebSocket connection with the same sid after upgrade").
+        upgrade(context: context, head: head, request: request, sid: sid)
     }
 
     /// Answers 101 and swaps the HTTP handlers for the WebSocket transport.

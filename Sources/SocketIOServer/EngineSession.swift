@@ -34,9 +34,6 @@ final class EngineSession: @unchecked Sendable {
     private var drainingAfterClose = false
     private(set) var socketIO: SocketIOConnection!
 
-    /// Whether a WebSocket may start an upgrade now.
-    var canProbe: Bool { state.state == .polling }
-
     init(id: String = Identifier.make(), eventLoop: EventLoop, request: HandshakeRequest, context: ServerContext, webSocket: WebSocketOutput?) {
         self.id = id
         self.eventLoop = eventLoop
@@ -205,6 +202,14 @@ final class EngineSession: @unchecked Sendable {
         case .ping:
             send([EngineIOPacket(.pong, payload: packet.payload)])
         case .close:
+            // A long-poll client closing by POST: its pending GET ends with a noop, as the
+            // reference server answers, and the session is gone for later requests.
+            if let responder = pendingPoll {
+                pendingPoll = nil
+                var body = ByteBuffer()
+                PollingPayload.encode([EngineIOPacket(.noop)], into: &body)
+                responder(.packets(body))
+            }
             close(reason: .transportClose)
         case .noop:
             break

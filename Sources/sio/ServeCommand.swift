@@ -46,8 +46,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds a client may stay without a Socket.IO CONNECT.")
     var connectTimeout: Int64 = 45_000
 
-    @Option(help: "The official socket.io.min.js 4.8.1, served with the channels extension at <path>socket.io.js (scripts/fetch-client gets it).")
-    var clientScript: String = ".cache/client/socket.io.min.js"
+    @Option(help: "The official socket.io.min.js 4.8.1, served with the channels extension at <path>socket.io.js (scripts/fetch-client gets it; default: .cache/client/ of the checkout sio was built in, of the current directory, or /usr/local/share/sio/).")
+    var clientScript: String?
 
     @Option(name: .customLong("trusted-proxy"), help: "A proxy address whose X-Forwarded-For is believed; repeatable.")
     var trustedProxies: [String] = []
@@ -142,7 +142,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.connectTimeout = connectTimeout
         configuration.corsOrigins = corsOrigins
         configuration.maxChannelsPerSocket = maxChannels
-        configuration.clientScriptPath = clientScript
+        configuration.clientScriptPath = clientScript ?? Self.defaultClientScript()
         configuration.trustedProxies = Set(trustedProxies)
         configuration.staticDirectory = staticDirectory
         if let threads { configuration.threads = threads }
@@ -209,6 +209,24 @@ struct ServeCommand: AsyncParsableCommand {
             watcher?.stop()
         }
         try await server.runUntilSignalled(logger: logger, admin: admin)
+    }
+
+    /// Where the official client is looked for when `--client-script` is not given: the
+    /// checkout the binary was built in (`.build/<config>/sio` → `.cache/client/…`), then the
+    /// current directory, then `/usr/local/share/sio/`. The first that exists wins; when none
+    /// does, the server says so at start and serves 404 for the script.
+    static func defaultClientScript() -> String {
+        let relative = ".cache/client/socket.io.min.js"
+        var candidates: [String] = []
+        if let executable = executablePath {
+            var directory = (executable as NSString).deletingLastPathComponent
+            for _ in 0..<3 {
+                directory = (directory as NSString).deletingLastPathComponent
+                candidates.append(directory + "/" + relative)
+            }
+        }
+        candidates += [FileManager.default.currentDirectoryPath + "/" + relative, "/usr/local/share/sio/socket.io.min.js"]
+        return candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) ?? relative
     }
 
     static var executablePath: String? {

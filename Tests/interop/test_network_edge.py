@@ -336,3 +336,20 @@ def test_events_past_the_rate_are_dropped_and_a_flooder_is_disconnected(start_se
     other.connect(server.url, transports=["websocket"], wait_timeout=5)
     assert other.call("send", "fine", timeout=5) == 0
     other.disconnect()
+
+
+def test_the_client_script_is_found_from_any_directory():
+    process = subprocess.Popen([str(BUILD_DIR / "sio"), "serve", "--port", "0", "--no-admin"], cwd="/",
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        port = None
+        for line in process.stdout:
+            if "sio: listening on" in line:
+                port = int(line.rsplit(":", 1)[1])
+                break
+        assert port
+        script = requests.get(f"http://127.0.0.1:{port}/socket.io/socket.io.js", timeout=5)
+        assert script.status_code == 200 and "sio channels extension" in script.text
+    finally:
+        process.kill()
+        process.wait()
