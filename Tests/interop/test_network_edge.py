@@ -353,3 +353,46 @@ def test_the_client_script_is_found_from_any_directory():
     finally:
         process.kill()
         process.wait()
+
+
+# The reference server's application (socket.io-protocol's test suite), on sio.
+
+def test_the_protocol_suites_reference_application(start_server, tmp_path):
+    directory = plugin_dir(tmp_path)
+    build_c(SOURCES / "conformance.c", directory / "conformance.so")
+    server = start_server("sio", ["serve", "--port", "0", "--no-admin", "--ping-interval", "300", "--ping-timeout", "200",
+                                  "--connect-timeout", "1000", "--cors-origin", "*", "--namespace", "/custom",
+                                  "--plugins", str(directory)])
+
+    def frames(ws, count):
+        got = []
+        while len(got) < count:
+            frame = ws.recv()
+            if frame != "2":
+                got.append(frame)
+            else:
+                ws.send("3")
+        return got
+
+    for namespace, payload, auth in [("", "", "{}"), ("", '{"token":"123"}', '{"token":"123"}'),
+                                     ("/custom,", "", "{}"), ("/custom,", '{"token":"abc"}', '{"token":"abc"}')]:
+        ws = websocket.create_connection(ws_url(server), timeout=5)
+        ws.recv()
+        ws.send(f"40{namespace}{payload}")
+        connect, auth_packet = frames(ws, 2)
+        assert connect.startswith(f"40{namespace}") and auth_packet == f'42{namespace}["auth",{auth}]'
+        ws.close()
+    ws = websocket.create_connection(ws_url(server), timeout=5)
+    ws.recv()
+    ws.send("40")
+    frames(ws, 2)
+    ws.send('42["message",1,"2",{"3":[true]}]')
+    assert frames(ws, 1) == ['42["message-back",1,"2",{"3":[true]}]']
+    ws.send('42456["message-with-ack",1,"2",{"3":[false]}]')
+    assert frames(ws, 1) == ['43456[1,"2",{"3":[false]}]']
+    ws.send('452-789["message-with-ack",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]')
+    ws.send_binary(bytes([1, 2, 3]))
+    ws.send_binary(bytes([4, 5, 6]))
+    assert ws.recv() == '462-789[{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]'
+    assert ws.recv() == bytes([1, 2, 3]) and ws.recv() == bytes([4, 5, 6])
+    ws.close()
