@@ -37,6 +37,7 @@ final class PluginImage: @unchecked Sendable {
             case .survived: break
             case .crashed(let signal): throw .notAPlugin("the dynamic loader crashed on it in a probe process (signal \(signal))")
             case .hung: throw .notAPlugin("the dynamic loader did not finish with it in a probe process within \(probe.timeout)")
+            case .failed(let status): throw .notAPlugin("a probe process mapping it ended with status \(status)")
             case .cannotRun(let why): throw .notAPlugin(why)
             }
         }

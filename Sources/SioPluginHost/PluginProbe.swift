@@ -24,6 +24,8 @@ public struct PluginProbe: Sendable {
         /// The loader took the file, or refused it cleanly (the server's own `dlopen` says why).
         case survived
         case crashed(signal: Int32)
+        /// The child ended otherwise than the two ways it may: treated as a crash.
+        case failed(status: Int32)
         case hung
         case cannotRun(String)
     }
@@ -37,8 +39,18 @@ public struct PluginProbe: Sendable {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        // Swift's crash backtracer would catch the child's signal and exit in its own way (and
+        // slowly): the child is to die of the signal itself.
+        var environment: [UnsafeMutablePointer<CChar>?] = [strdup("SWIFT_BACKTRACE=enable=no")]
+        var index = 0
+        while let variable = environ[index] {
+            if strncmp(variable, "SWIFT_BACKTRACE=", 16) != 0 { environment.append(strdup(variable)) }
+            index += 1
+        }
+        environment.append(nil)
+        defer { for pointer in environment { free(pointer) } }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, command[0], &actions, nil, &argv, environ)
+        let spawned = posix_spawn(&pid, command[0], &actions, nil, &argv, &environment)
         guard spawned == 0 else { return .cannotRun("cannot start the probe process \(command[0]): errno \(spawned)") }
 
         let deadline = ContinuousClock.now + timeout
@@ -56,17 +68,24 @@ public struct PluginProbe: Sendable {
         }
         let signal = status & 0x7f
         if signal != 0 && signal != 0x7f { return .crashed(signal: signal) }
-        return .survived
+        let code = (status >> 8) & 0xff
+        return code == 0 || code == Self.refusedCleanly ? .survived : .failed(status: code)
     }
+
+    /// The child's exit status when the loader or the entry refuses the file cleanly.
+    static let refusedCleanly: Int32 = 3
 
     /// The child's side: maps the file, calls its entry and reads the description the host
     /// will read (a corrupt relocation shows up as a wild pointer here). Exits 0 when all of
-    /// that works, 1 when the loader or the entry refuses cleanly; a crash speaks for itself.
+    /// that works, `refusedCleanly` when the loader or the entry refuses; a crash speaks for
+    /// itself, and any other status counts as one.
     public static func childMain(path: String) -> Never {
-        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL), let symbol = dlsym(handle, SIO_PLUGIN_ENTRY_SYMBOL) else { exit(1) }
-        guard let info = unsafeBitCast(symbol, to: sio_plugin_entry_fn.self)() else { exit(1) }
+        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL), let symbol = dlsym(handle, SIO_PLUGIN_ENTRY_SYMBOL) else {
+            exit(refusedCleanly)
+        }
+        guard let info = unsafeBitCast(symbol, to: sio_plugin_entry_fn.self)() else { exit(refusedCleanly) }
         let nameEnd = MemoryLayout<sio_plugin_info>.offset(of: \.name)! + MemoryLayout<UnsafeRawPointer>.size
-        guard info.pointee.struct_size >= nameEnd else { exit(1) }
+        guard info.pointee.struct_size >= nameEnd else { exit(refusedCleanly) }
         let version = info.pointee.struct_size >= nameEnd + 8 ? info.pointee.version : nil
         if let name = info.pointee.name { _ = strlen(name) }
         if let version { _ = strlen(version) }
