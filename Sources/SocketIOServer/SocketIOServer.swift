@@ -102,9 +102,10 @@ public final class SocketIOServer: Service, @unchecked Sendable {
         ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.maxMessagesPerRead, value: 16)
-            // Unwritable past maxOutboundBytes: the WebSocket transport drops a slow consumer then.
+            // Unwritable past half of maxOutboundBytes: the WebSocket transport stops reading then,
+            // and drops the client as a slow consumer past the whole of it.
             .channelOption(.writeBufferWaterMark, value: .init(
-                low: context.configuration.maxOutboundBytes / 2, high: context.configuration.maxOutboundBytes))
+                low: context.configuration.maxOutboundBytes / 4, high: context.configuration.maxOutboundBytes / 2))
             // NIO keeps each connection's last read buffer for the next read: with its default
             // 2 KiB first size that is 2 KiB per idle client. Start small; it still grows (and
             // shrinks back) with what each connection reads.

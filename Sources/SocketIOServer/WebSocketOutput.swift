@@ -14,8 +14,13 @@ final class WebSocketOutput: @unchecked Sendable {
     private let flusher: FlushBatcher
     private var context: ChannelHandlerContext?
     private var pending: ByteBuffer?
+    /// More than this waits to be written: the client does not read (`maxOutboundBytes`).
+    private let limit: Int
+    /// Called on the channel's loop when the unsent bytes pass `limit`.
+    var overflowed: (() -> Void)?
 
-    init(context: ChannelHandlerContext) {
+    init(context: ChannelHandlerContext, limit: Int) {
+        self.limit = limit
         self.channel = context.channel
         self.loop = context.eventLoop
         self.context = context
@@ -61,6 +66,11 @@ final class WebSocketOutput: @unchecked Sendable {
         pending = nil
         guard let context else { return }
         context.writeAndFlush(NIOAny(frames), promise: nil)
+        // Unwritable means half the limit waits already (the high water mark); only then is the
+        // exact amount asked for.
+        if !channel.isWritable, let buffered = try? channel.syncOptions?.getOption(.bufferedWritableBytes), buffered > limit {
+            overflowed?()
+        }
     }
 }
 

@@ -30,7 +30,7 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         let channel = context.channel
-        let output = WebSocketOutput(context: context)
+        let output = WebSocketOutput(context: context, limit: server.configuration.maxOutboundBytes)
         self.output = output
         if let sid = upgradingSID {
             guard let session = server.session(sid) else {
@@ -38,6 +38,7 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
                 return
             }
             self.session = session
+            output.overflowed = { session.eventLoop.execute { session.slowConsumer(channel) } }
             session.eventLoop.execute {
                 if !session.attachProbe(output) { channel.close(promise: nil) }
             }
@@ -48,6 +49,7 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
                 return
             }
             self.session = session
+            output.overflowed = { session.eventLoop.execute { session.slowConsumer(channel) } }
             session.open()
         }
     }
@@ -98,15 +100,14 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
         }
     }
 
-    /// The channel stops being writable when more than `maxOutboundBytes` wait to be written
-    /// (the high water mark is set to it at accept): the client does not read. It is dropped
-    /// as a slow consumer, so its queue cannot grow the server's memory; reading from it stops
-    /// with it.
+    /// Backpressure both ways: the channel stops being writable when half of `maxOutboundBytes`
+    /// waits to be written (the high water mark set at accept), and then nothing more is read
+    /// from the client until it takes its data (a quarter left); past the whole limit
+    /// `WebSocketOutput` drops it as a slow consumer.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if !context.channel.isWritable, let session {
-            let channel = context.channel
-            session.eventLoop.execute { session.slowConsumer(channel) }
-        }
+        let writable = context.channel.isWritable
+        try? context.channel.syncOptions?.setOption(.autoRead, value: writable)
+        if writable { context.read() }
         context.fireChannelWritabilityChanged()
     }
 

@@ -5,6 +5,7 @@ import os
 import resource
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -395,4 +396,45 @@ def test_the_protocol_suites_reference_application(start_server, tmp_path):
     ws.send_binary(bytes([4, 5, 6]))
     assert ws.recv() == '462-789[{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]'
     assert ws.recv() == bytes([1, 2, 3]) and ws.recv() == bytes([4, 5, 6])
+    ws.close()
+
+
+def test_reading_pauses_while_a_clients_writes_are_stuck_and_resumes_without_loss(start_server, tmp_path):
+    directory = plugin_dir(tmp_path)
+    build_c(SOURCES / "probe.c", directory / "probe.so")
+    trace = Trace(tmp_path / "trace.txt")
+    server = start_server("sio", ["serve", "--port", "0", "--no-admin", "--plugins", str(directory),
+                                  "--max-outbound-bytes", "262144"],
+                          env={"SIO_TRACE_FILE": str(trace.path), "SOCKETIO_MESSAGE_LOG_FORMAT": "none"})
+    small = [(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096), (socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)]
+    ws = websocket.create_connection(ws_url(server), timeout=30, sockopt=small)
+    ws.recv()
+    ws.send("40")
+    sid = json.loads(ws.recv()[2:])["sid"]
+    events = 5000  # the kernel buffers take about 3 MB of answers before the server's queue fills
+    payload = "y" * 2000
+
+    def send_all():
+        for n in range(events):
+            ws.send(f'42{n}["ack_back","{payload}"]')
+    sender = threading.Thread(target=send_all, daemon=True)
+    sender.start()
+    time.sleep(2)
+    handled = len([1 for (_, e, x) in trace.events(sid) if e == "message"])
+    assert sender.is_alive(), "the client could send everything: the server kept reading"
+    assert handled < events
+    time.sleep(1)
+    assert len([1 for (_, e, x) in trace.events(sid) if e == "message"]) == handled, "the server stopped reading"
+    # The client reads again: the server resumes and answers every event, in order.
+    acks = []
+    while len(acks) < events:
+        frame = ws.recv()
+        if frame == "2":
+            ws.send("3")
+        elif frame.startswith("43"):
+            acks.append(int(frame[2:frame.index("[")]))
+    sender.join(10)
+    assert acks == list(range(events))
+    assert "slow consumer" not in server.log()
+    print(f"\nwrites stuck: the server read {handled} of {events} events, then paused; all answered once the client read")
     ws.close()
