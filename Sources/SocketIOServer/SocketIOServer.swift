@@ -39,29 +39,27 @@ public final class SocketIOServer: Service, @unchecked Sendable {
         let loops = Array(group.makeIterator())
         let health = LoopHealth(loops: loops, stallAfter: context.configuration.loopStallThreshold)
         let context = self.context
-        let acceptor: Acceptor
+        let listener: Listener
         do {
-            acceptor = try Acceptor(host: context.configuration.host, port: context.configuration.port, backlog: 1024,
-                                    health: health, loops: loops, logger: context.logger) { Self.makeBootstrap(loop: $0, context: context) }
+            listener = try await Self.listen(loops: loops, health: health, context: context)
         } catch {
             boundAddress.fail(error)
             try? await group.shutdownGracefully()
             throw error
         }
-        boundAddress.succeed(acceptor.localAddress)
-        context.logger.info("listening", metadata: ["address": "\(acceptor.localAddress)", "path": "\(context.configuration.path)"])
-        acceptor.start()
+        boundAddress.succeed(listener.localAddress)
+        context.logger.info("listening", metadata: ["address": "\(listener.localAddress)", "path": "\(context.configuration.path)"])
 
         let (stopped, stop) = AsyncStream<Void>.makeStream()
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 for await _ in stopped {}
             } onGracefulShutdown: {
-                acceptor.stop()
+                listener.stop()
                 stop.finish()
             }
         } onCancel: {
-            acceptor.stop()
+            listener.stop()
             stop.finish()
         }
         let abandoned = await finishAllSessions()
@@ -96,6 +94,61 @@ public final class SocketIOServer: Service, @unchecked Sendable {
         let abandoned = remaining.load(ordering: .relaxed)
         if abandoned == 0 { try? await Task.sleep(for: .milliseconds(100)) }
         return abandoned
+    }
+
+    /// Where connections are accepted. With several loops, on a thread of its own
+    /// (`Acceptor`), so that a stalled loop neither stops accepting nor gets new connections.
+    /// With one loop there is nowhere else to send them, and a thread of its own would only
+    /// cost a context switch per connection (a fifth of the connect rate on one core,
+    /// measured), so that loop accepts, through NIO's `ServerBootstrap`.
+    private enum Listener {
+        case thread(Acceptor)
+        case channel(Channel)
+
+        var localAddress: SocketAddress {
+            switch self {
+            case .thread(let acceptor): return acceptor.localAddress
+            case .channel(let channel): return channel.localAddress!
+            }
+        }
+
+        func stop() {
+            switch self {
+            case .thread(let acceptor): acceptor.stop()
+            case .channel(let channel): channel.close(promise: nil)
+            }
+        }
+    }
+
+    private static func listen(loops: [EventLoop], health: LoopHealth, context: ServerContext) async throws -> Listener {
+        let configuration = context.configuration
+        guard loops.count == 1 else {
+            let acceptor = try Acceptor(host: configuration.host, port: configuration.port, backlog: 1024, health: health,
+                                        loops: loops, logger: context.logger) { makeBootstrap(loop: $0, context: context) }
+            acceptor.start()
+            return .thread(acceptor)
+        }
+        let logger = context.logger
+        let channel = try await ServerBootstrap(group: loops[0])
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler(backoffProvider: { error in
+                        logger.warning("accepting paused: \(error); new connections wait until descriptors are freed")
+                        return .milliseconds(100)
+                    }))
+                }
+            }
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536))
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: configuration.maxOutboundBytes / 4, high: configuration.maxOutboundBytes / 2))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try configureHTTP(channel: channel, context: context) }
+            }
+            .bind(host: configuration.host, port: configuration.port).get()
+        return .channel(channel)
     }
 
     private static func makeBootstrap(loop: EventLoop, context: ServerContext) -> ClientBootstrap {

@@ -438,3 +438,17 @@ def test_reading_pauses_while_a_clients_writes_are_stuck_and_resumes_without_los
     assert "slow consumer" not in server.log()
     print(f"\nwrites stuck: the server read {handled} of {events} events, then paused; all answered once the client read")
     ws.close()
+
+
+def test_a_single_loop_server_accepts_on_its_loop(start_server):
+    """With --threads 1 the loop accepts itself (no accept thread); everything else is the same."""
+    server = start_server("sio", ["serve", "--port", "0", "--no-admin", "--threads", "1", "--header-timeout", "500"])
+    clients = []
+    for transport in ("websocket", "polling"):
+        c = socketio.Client(reconnection=False)
+        c.connect(server.url, transports=[transport], wait_timeout=5)
+        clients.append(c)
+    silent = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    assert closed_by_server(silent)
+    assert all(c.connected for c in clients)
+    assert server.stop() == 0
