@@ -10,9 +10,3 @@ final class PluginSet: Sendable {
         self.plugins = plugins
     }
 }
-
-extension Duration {
-    var microseconds: Int64 {
-        components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000
-    }
-}
