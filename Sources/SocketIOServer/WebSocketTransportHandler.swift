@@ -61,7 +61,14 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         parser.append(&bytes)
-        while let frame = parser.next() {
+        processFrames(context: context)
+    }
+
+    /// Delivers the frames read so far, stopping while the channel is unwritable: what the client
+    /// sent waits in the parser (and, with reading paused, in the kernel) until it has taken what
+    /// is queued for it.
+    private func processFrames(context: ChannelHandlerContext) {
+        while context.channel.isWritable, let frame = parser.next() {
             switch frame {
             case .text(let payload):
                 deliver(context: context, Result { () throws(CodecError) in try EngineIOPacket.decodeText(payload) })
@@ -107,7 +114,10 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         let writable = context.channel.isWritable
         try? context.channel.syncOptions?.setOption(.autoRead, value: writable)
-        if writable { context.read() }
+        if writable {
+            processFrames(context: context)
+            context.read()
+        }
         context.fireChannelWritabilityChanged()
     }
 

@@ -404,14 +404,17 @@ def test_reading_pauses_while_a_clients_writes_are_stuck_and_resumes_without_los
     build_c(SOURCES / "probe.c", directory / "probe.so")
     trace = Trace(tmp_path / "trace.txt")
     server = start_server("sio", ["serve", "--port", "0", "--no-admin", "--plugins", str(directory),
-                                  "--max-outbound-bytes", "262144"],
+                                  "--max-outbound-bytes", str(4 << 20)],
                           env={"SIO_TRACE_FILE": str(trace.path), "SOCKETIO_MESSAGE_LOG_FORMAT": "none"})
+    # Reading pauses at half the cap (2 MiB unsent). One event-loop cycle may read up to 1 MiB
+    # more before that shows (its answers are flushed at the end of the cycle), so the cap is
+    # high enough that this client, which does stop sending, is never dropped for it.
     small = [(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096), (socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)]
     ws = websocket.create_connection(ws_url(server), timeout=30, sockopt=small)
     ws.recv()
     ws.send("40")
     sid = json.loads(ws.recv()[2:])["sid"]
-    events = 5000  # the kernel buffers take about 3 MB of answers before the server's queue fills
+    events = 8000  # the kernel buffers take about 3 MB of answers before the server's queue fills
     payload = "y" * 2000
 
     def send_all():
