@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "sio", targets: ["sio"]),
         .library(name: "SocketIOCodec", targets: ["SocketIOCodec"]),
         .library(name: "SocketIOServer", targets: ["SocketIOServer"]),
+        .library(name: "SioAdmin", targets: ["SioAdmin"]),
         .library(name: "SioPlugin", targets: ["SioPlugin"]),
         .library(name: "EchoSwiftPlugin", type: .dynamic, targets: ["EchoSwiftPlugin"]),
         .library(name: "ChatSwiftPlugin", type: .dynamic, targets: ["ChatSwiftPlugin"]),
@@ -44,6 +45,17 @@ let package = Package(
         ),
         // Channel patterns on RE2 (Debian's libre2-dev): matching in time linear in the name.
         .target(name: "CSioRegex", linkerSettings: [.linkedLibrary("re2")]),
+        // The operator's HTTP endpoint: a loopback JSON listener and the policy that guards it.
+        .target(
+            name: "SioAdmin",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // The C ABI header, as a Swift module for the host and the Swift SDK.
         .systemLibrary(name: "CSioPlugin", path: "Sources/CSioPlugin"),
         // Loads handler plugins and turns server events into handler calls.
@@ -52,6 +64,7 @@ let package = Package(
             dependencies: [
                 "SocketIOServer", "SocketIOCodec", "CSioPlugin", "CSioRegex",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Atomics", package: "swift-atomics"),
@@ -68,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "sio",
             dependencies: [
-                "SocketIOServer", "SioPluginHost", "SocketIOCodec",
+                "SocketIOServer", "SioPluginHost", "SocketIOCodec", "SioAdmin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -83,7 +96,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            path: "Tests/InteropServer"
+            path: "Tests/interop/sio-interop-server"
         ),
         // The load generator of the benchmarks (benchmarks/run).
         .executableTarget(
@@ -93,9 +106,10 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Benchmarks/LoadGenerator"
+            path: "benchmarks/sio-load"
         ),
         .testTarget(name: "SocketIOCodecTests", dependencies: ["SocketIOCodec"]),
+        .testTarget(name: "SioAdminTests", dependencies: ["SioAdmin"]),
         .testTarget(name: "SioPluginHostTests", dependencies: ["SioPluginHost", "SocketIOServer", "SocketIOCodec", "CSioPlugin"]),
         .testTarget(
             name: "SocketIOServerTests",

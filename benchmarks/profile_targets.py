@@ -224,7 +224,7 @@ def main():
                 ("HTTP request parsed and handled (llhttp, then the rows below)", r"^HTTPDecoder\.decode\(context"),
                 ("— the upgrade: checks, 101, handler swap", r"^EngineHTTPHandler\.upgradeOrRoute"),
                 ("— the session: ids, registration, open packet, timers", r"^WebSocketTransportHandler\.handlerAdded"),
-                ("Socket.IO CONNECT and on_connect", r"^SocketIOConnection\.connect\(namespace"),
+                ("Socket.IO CONNECT and on_connect", r"^Client\.connect\(namespace"),
                 ("writes: 101 and open packet in one writev, then the CONNECT answer", r"^closure #1 in FlushBatcher\.enqueue"),
                 ("the client's reset: error, close, session teardown", r"fireErrorCaught"),
                 ("kernel, all of it", r"^entry_SYSCALL_64_after_hwframe|^do_syscall_64"),

@@ -6,14 +6,14 @@ import SocketIOServer
 /// reason through it; handlers hold it as a `sio_socket *` issued by `DispatchThread`, which
 /// resolves only on the event's thread and only until the event's dispatch ends.
 final class EventScope {
-    let socket: SocketIOSocket
+    let socket: Socket
     unowned let host: PluginHost
     let arena = CArena()
     var reason: String?
     /// Set by `DispatchThread.open`: what makes this scope's handle unique.
     var serial: UInt64 = 0
 
-    init(socket: SocketIOSocket, host: PluginHost) {
+    init(socket: Socket, host: PluginHost) {
         self.socket = socket
         self.host = host
     }

@@ -56,7 +56,7 @@ public struct MessageLog: Sendable {
         return pieces
     }
 
-    func write(socket: SocketIOSocket, type: String, message: String) {
+    func write(socket: Socket, type: String, message: String) {
         output(format(request: socket.request, type: type, message: message, time: Date()))
     }
 

@@ -11,7 +11,7 @@ final class SocketState {
     }
 }
 
-extension SocketIOSocket {
+extension Socket {
     var hostState: SocketState {
         if let state = userData as? SocketState { return state }
         let state = SocketState(request: request)

@@ -32,7 +32,7 @@ final class EngineSession: @unchecked Sendable {
     /// A server-closed polling session stays reachable for one more GET, so that the client
     /// reads what was queued (a DISCONNECT, the close packet) instead of a "Session ID unknown".
     private var drainingAfterClose = false
-    private(set) var socketIO: SocketIOConnection!
+    private(set) var socketIO: Client!
 
     init(id: String = Identifier.make(), eventLoop: EventLoop, request: HandshakeRequest, context: ServerContext, webSocket: WebSocketOutput?) {
         self.id = id
@@ -41,7 +41,7 @@ final class EngineSession: @unchecked Sendable {
         self.context = context
         self.webSocket = webSocket
         if webSocket != nil { state = EngineTransportState(webSocket: ()) }
-        self.socketIO = SocketIOConnection(session: self)
+        self.socketIO = Client(session: self)
     }
 
     /// Sends the open packet and starts the timers; the session is registered by the caller.

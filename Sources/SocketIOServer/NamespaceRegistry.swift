@@ -8,9 +8,9 @@ final class NamespaceRegistry: @unchecked Sendable {
     let name: String
 
     private struct State {
-        var byID: [String: SocketIOSocket] = [:]
-        var all = IdentitySet<SocketIOSocket>()
-        var channels: [String: IdentitySet<SocketIOSocket>] = [:]
+        var byID: [String: Socket] = [:]
+        var all = IdentitySet<Socket>()
+        var channels: [String: IdentitySet<Socket>] = [:]
     }
 
     private let state = NIOLockedValueBox(State())
@@ -19,44 +19,44 @@ final class NamespaceRegistry: @unchecked Sendable {
         self.name = name
     }
 
-    func add(_ socket: SocketIOSocket) {
+    func add(_ socket: Socket) {
         state.withLockedValue {
             $0.byID[socket.id] = socket
             $0.all.insert(socket)
         }
     }
 
-    func remove(_ socket: SocketIOSocket) {
+    func remove(_ socket: Socket) {
         state.withLockedValue {
             _ = $0.byID.removeValue(forKey: socket.id)
             $0.all.remove(socket)
         }
     }
 
-    func socket(_ id: String) -> SocketIOSocket? {
+    func socket(_ id: String) -> Socket? {
         state.withLockedValue { $0.byID[id] }
     }
 
-    func join(_ socket: SocketIOSocket, channel: String) {
-        state.withLockedValue { $0.channels[channel, default: IdentitySet<SocketIOSocket>()].insert(socket) }
+    func join(_ socket: Socket, channel: String) {
+        state.withLockedValue { $0.channels[channel, default: IdentitySet<Socket>()].insert(socket) }
     }
 
-    func leave(_ socket: SocketIOSocket, channel: String) {
+    func leave(_ socket: Socket, channel: String) {
         state.withLockedValue { state in
             state.channels[channel]?.remove(socket)
             if state.channels[channel]?.isEmpty == true { state.channels.removeValue(forKey: channel) }
         }
     }
 
-    var allSockets: ContiguousArray<SocketIOSocket> {
+    var allSockets: ContiguousArray<Socket> {
         state.withLockedValue { $0.all.members }
     }
 
     /// Subscribers of any of `channels`, each once.
-    func subscribers(of channels: [String]) -> ContiguousArray<SocketIOSocket> {
+    func subscribers(of channels: [String]) -> ContiguousArray<Socket> {
         state.withLockedValue { state in
             if channels.count == 1 { return state.channels[channels[0]]?.members ?? [] }
-            var seen = IdentitySet<SocketIOSocket>()
+            var seen = IdentitySet<Socket>()
             for channel in channels {
                 for socket in state.channels[channel]?.members ?? [] { seen.insert(socket) }
             }

@@ -4,8 +4,8 @@ import NIOCore
 
 /// What every connection of one server shares: configuration, application, and the registries.
 final class ServerContext: @unchecked Sendable {
-    let configuration: SocketIOConfiguration
-    let application: SocketIOApplication
+    let configuration: ServerConfiguration
+    let application: Application
     let logger: Logger
     let sessions = NIOLockedValueBox<[String: EngineSession]>([:])
     let namespaces: [String: NamespaceRegistry]
@@ -14,7 +14,7 @@ final class ServerContext: @unchecked Sendable {
     let shuttingDown = NIOLockedValueBox(false)
     let connectionLimits: ConnectionLimits
 
-    init(configuration: SocketIOConfiguration, application: SocketIOApplication, logger: Logger) {
+    init(configuration: ServerConfiguration, application: Application, logger: Logger) {
         self.configuration = configuration
         self.application = application
         self.logger = logger

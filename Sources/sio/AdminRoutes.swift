@@ -1,3 +1,4 @@
+import SioAdmin
 import SioPluginHost
 import SocketIOCodec
 import SocketIOServer
@@ -19,7 +20,7 @@ struct AdminRoutes: Sendable {
             }
             return ok(["plugins": .array(plugins)])
         case ("POST", "/reload"):
-            let reports = host.reload().map { report -> JSONValue in
+            let reports = await host.reload().map { report -> JSONValue in
                 ["file": .string(report.file), "outcome": .string(report.outcome.summary)]
             }
             return ok(["plugins": .array(reports)])

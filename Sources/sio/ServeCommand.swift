@@ -2,6 +2,7 @@ import ArgumentParser
 import Logging
 import ServiceLifecycle
 import UnixSignals
+import SioAdmin
 import SioPluginHost
 import SocketIOServer
 
@@ -123,8 +124,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
     }
 
-    func makeConfiguration(environment: [String: String]) throws -> SocketIOConfiguration {
-        var configuration = SocketIOConfiguration()
+    func makeConfiguration(environment: [String: String]) throws -> ServerConfiguration {
+        var configuration = ServerConfiguration()
         configuration.host = host ?? environment["SOCKETIO_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? configuration.host
         if let port {
             configuration.port = port
@@ -172,10 +173,11 @@ struct ServeCommand: AsyncParsableCommand {
         // At start-up a missing or unsafe plugins directory is an error; on a reload it is a refusal.
         try host.checkDirectory()
         host.loadAll()
-        let server = SocketIOServer(configuration: configuration, application: host, logger: logger)
+        let server = Server(configuration: configuration, application: host, logger: logger)
         host.attach(server)
 
-        var admin: AdminServer?
+        var services: [any Service] = []
+        var announceAdmin: @Sendable () async -> Bool = { true }
         if !noAdmin {
             // An empty token is no token: "Bearer " must never open the endpoint.
             let token = (adminToken ?? environment["SIO_ADMIN_TOKEN"]).flatMap { $0.isEmpty ? nil : $0 }
@@ -187,28 +189,21 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ValidationError("the admin endpoint's default port, --port + 1, is \(port): choose one with --admin-port")
             }
             let routes = AdminRoutes(host: host)
-            admin = AdminServer(host: adminHost, port: port, token: token, logger: logger) { await routes.handle($0) }
+            let admin = AdminServer(host: adminHost, port: port, token: token, logger: logger) { await routes.handle($0) }
+            services.append(admin)
+            // The admin line comes first; an endpoint that cannot bind fails the start, and
+            // "listening" is never said.
+            announceAdmin = {
+                guard let address = try? await admin.localAddress else { return false }
+                print("sio: admin on \(address.ipAddress ?? "?"):\(address.port ?? 0)")
+                return true
+            }
         }
-        var watcher: PluginWatcher?
         if let plugins, watch {
-            watcher = PluginWatcher(directory: plugins, logger: logger) { host.reload() }
-            do {
-                try watcher?.start()
-            } catch {
-                logger.warning("plugins are not reloaded on change: \(error)")
-            }
+            services.append(PluginWatcher(directory: plugins, logger: logger) { await host.reload() })
         }
-        let hangups = Task {
-            for await _ in await UnixSignalsSequence(trapping: .sighup) {
-                logger.info("SIGHUP: reloading plugins")
-                host.reload()
-            }
-        }
-        defer {
-            hangups.cancel()
-            watcher?.stop()
-        }
-        try await server.runUntilSignalled(logger: logger, admin: admin)
+        services.append(HangupReloader(host: host, logger: logger))
+        try await server.runUntilSignalled(logger: logger, beside: services, announceFirst: announceAdmin)
     }
 
     /// Where the official client is looked for when `--client-script` is not given: the

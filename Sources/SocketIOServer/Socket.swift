@@ -5,7 +5,7 @@ import SocketIOCodec
 ///
 /// Its methods may be called from any thread; they hop to the socket's event loop, so calls
 /// made from one thread reach the client in the order they were made.
-public final class SocketIOSocket: @unchecked Sendable {
+public final class Socket: @unchecked Sendable {
     /// The Socket.IO socket id, as the client sees it in `socket.id`.
     public let id: String
     public let request: HandshakeRequest
@@ -56,7 +56,7 @@ public final class SocketIOSocket: @unchecked Sendable {
     }
 
     private func deliver(_ packet: SocketIOPacket, attachments: [ByteBuffer]) {
-        let message = OutboundMessage(SocketIOConnection.enginePackets(packet, attachments: attachments))
+        let message = OutboundMessage(Client.enginePackets(packet, attachments: attachments))
         if isConnected {
             session.send(message)
         } else {

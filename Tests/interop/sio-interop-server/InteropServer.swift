@@ -7,10 +7,10 @@ import SocketIOServer
 
 /// A scripted application for the interop tests: each event name asks for one server behaviour,
 /// so that real clients can check every direction of the protocol without plugins.
-final class InteropApplication: SocketIOApplication, @unchecked Sendable {
-    let server = NIOLockedValueBox<SocketIOServer?>(nil)
+final class InteropApplication: Application, @unchecked Sendable {
+    let server = NIOLockedValueBox<Server?>(nil)
 
-    func connect(_ socket: SocketIOSocket, auth: JSONValue?) -> ConnectDecision {
+    func connect(_ socket: Socket, auth: JSONValue?) -> ConnectDecision {
         if let message = auth?["refuse"]?.stringValue {
             return .refuse(message: message, data: ["reason": "asked"])
         }
@@ -19,7 +19,7 @@ final class InteropApplication: SocketIOApplication, @unchecked Sendable {
         return .accept
     }
 
-    func message(_ socket: SocketIOSocket, event: IncomingEvent) {
+    func message(_ socket: Socket, event: IncomingEvent) {
         switch event.name {
         case "echo":
             socket.emit("echo", event.arguments, attachments: event.attachments)
@@ -46,7 +46,7 @@ final class InteropApplication: SocketIOApplication, @unchecked Sendable {
 @main
 enum InteropServer {
     static func main() async throws {
-        var configuration = SocketIOConfiguration()
+        var configuration = ServerConfiguration()
         configuration.port = 0
         configuration.namespaces = ["/", "/admin"]
         let environment = ProcessInfo.processInfo.environment
@@ -57,7 +57,7 @@ enum InteropServer {
         var logger = Logger(label: "sio-interop")
         logger.logLevel = environment["SIO_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         let application = InteropApplication()
-        let server = SocketIOServer(configuration: configuration, application: application, logger: logger)
+        let server = Server(configuration: configuration, application: application, logger: logger)
         application.server.withLockedValue { $0 = server }
         try await server.runUntilSignalled(logger: logger)
     }

@@ -6,31 +6,31 @@ import SocketIOCodec
 /// The core knows nothing of plugins; the plugin host is one implementation of this protocol and
 /// the interop test server another. All calls for one socket happen on that socket's event loop,
 /// one at a time, in the order things happened on the wire.
-public protocol SocketIOApplication: Sendable {
+public protocol Application: Sendable {
     /// A client's CONNECT to a namespace. Refusing sends CONNECT_ERROR with the message.
-    func connect(_ socket: SocketIOSocket, auth: JSONValue?) -> ConnectDecision
+    func connect(_ socket: Socket, auth: JSONValue?) -> ConnectDecision
     /// Every event the client emits except the reserved channel events.
-    func message(_ socket: SocketIOSocket, event: IncomingEvent)
+    func message(_ socket: Socket, event: IncomingEvent)
     /// A `__subscribe__` request, after the socket joined; refusing takes it out again.
-    func subscribe(_ socket: SocketIOSocket, channel: String) -> SubscribeDecision
+    func subscribe(_ socket: Socket, channel: String) -> SubscribeDecision
     /// Before the socket leaves a channel, whatever the cause.
-    func unsubscribe(_ socket: SocketIOSocket, channel: String)
+    func unsubscribe(_ socket: Socket, channel: String)
     /// A handler failed, the client sent an invalid packet, or a send failed.
-    func error(_ socket: SocketIOSocket, error: SocketIOError)
+    func error(_ socket: Socket, error: SocketError)
     /// The client went away; channels are still joined at this point.
-    func disconnect(_ socket: SocketIOSocket, reason: DisconnectReason)
+    func disconnect(_ socket: Socket, reason: DisconnectReason)
     /// Last call for this socket, exactly once, after it left every channel.
-    func finish(_ socket: SocketIOSocket)
+    func finish(_ socket: Socket)
 }
 
-extension SocketIOApplication {
-    public func connect(_ socket: SocketIOSocket, auth: JSONValue?) -> ConnectDecision { .accept }
-    public func message(_ socket: SocketIOSocket, event: IncomingEvent) {}
-    public func subscribe(_ socket: SocketIOSocket, channel: String) -> SubscribeDecision { .accept }
-    public func unsubscribe(_ socket: SocketIOSocket, channel: String) {}
-    public func error(_ socket: SocketIOSocket, error: SocketIOError) {}
-    public func disconnect(_ socket: SocketIOSocket, reason: DisconnectReason) {}
-    public func finish(_ socket: SocketIOSocket) {}
+extension Application {
+    public func connect(_ socket: Socket, auth: JSONValue?) -> ConnectDecision { .accept }
+    public func message(_ socket: Socket, event: IncomingEvent) {}
+    public func subscribe(_ socket: Socket, channel: String) -> SubscribeDecision { .accept }
+    public func unsubscribe(_ socket: Socket, channel: String) {}
+    public func error(_ socket: Socket, error: SocketError) {}
+    public func disconnect(_ socket: Socket, reason: DisconnectReason) {}
+    public func finish(_ socket: Socket) {}
 }
 
 public enum ConnectDecision: Sendable, Equatable {
@@ -51,7 +51,7 @@ public struct IncomingEvent: Sendable {
     /// `{"_placeholder":true,"num":N}` indexing `attachments`.
     public var arguments: [JSONValue]
     public var attachments: [ByteBuffer]
-    /// Present when the client waits for an acknowledgement; answer with `SocketIOSocket.ack`.
+    /// Present when the client waits for an acknowledgement; answer with `Socket.ack`.
     public var ackID: Int?
 
     public init(name: String, arguments: [JSONValue], attachments: [ByteBuffer] = [], ackID: Int? = nil) {
@@ -78,8 +78,8 @@ public enum DisconnectReason: String, Sendable {
     case rateLimited = "rate limited"
 }
 
-/// Errors reported to `SocketIOApplication.error`.
-public struct SocketIOError: Error, Sendable, CustomStringConvertible {
+/// Errors reported to `Application.error`.
+public struct SocketError: Error, Sendable, CustomStringConvertible {
     private enum Base: Sendable {
         case invalidPacket(String)
         case handlerFailed(String)
@@ -89,11 +89,11 @@ public struct SocketIOError: Error, Sendable, CustomStringConvertible {
 
     private let base: Base
 
-    public static func invalidPacket(_ detail: String) -> SocketIOError { .init(base: .invalidPacket(detail)) }
-    public static func handlerFailed(_ detail: String) -> SocketIOError { .init(base: .handlerFailed(detail)) }
-    public static func sendFailed(_ detail: String) -> SocketIOError { .init(base: .sendFailed(detail)) }
+    public static func invalidPacket(_ detail: String) -> SocketError { .init(base: .invalidPacket(detail)) }
+    public static func handlerFailed(_ detail: String) -> SocketError { .init(base: .handlerFailed(detail)) }
+    public static func sendFailed(_ detail: String) -> SocketError { .init(base: .sendFailed(detail)) }
     /// Events past `--max-events-per-second` are dropped; raised once per run of drops.
-    public static let rateLimited = SocketIOError(base: .rateLimited)
+    public static let rateLimited = SocketError(base: .rateLimited)
 
     public var description: String {
         switch base {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Which requests the admin endpoint serves at all, decided from the request head alone.
 ///
 /// The threat: the endpoint changes what every client receives (broadcast, send, reload), and a

@@ -2,7 +2,7 @@
 ///
 /// A plain `Sendable` value so that it can be built by the CLI, by tests, or by an embedding
 /// program, and handed to the server whole.
-public struct SocketIOConfiguration: Sendable {
+public struct ServerConfiguration: Sendable {
     /// Interface to bind. Loopback by default: exposing the server is a deliberate act.
     public var host: String = "127.0.0.1"
     /// TCP port; 0 asks the kernel for a free one (tests use this).

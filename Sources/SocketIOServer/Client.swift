@@ -4,13 +4,13 @@ import SocketIOCodec
 /// The Socket.IO layer of one Engine.IO session: namespaces, binary reassembly, channels.
 ///
 /// Confined to the session's event loop, like the session that owns it.
-final class SocketIOConnection {
+final class Client {
     static let subscribeEvent = "__subscribe__"
     static let unsubscribeEvent = "__unsubscribe__"
 
     private unowned let session: EngineSession
     private var assembler = BinaryPacketAssembler()
-    private var sockets: [String: SocketIOSocket] = [:]
+    private var sockets: [String: Socket] = [:]
 
     init(session: EngineSession) {
         self.session = session
@@ -19,7 +19,7 @@ final class SocketIOConnection {
     var hasConnectedNamespace: Bool { !sockets.isEmpty }
 
     private var context: ServerContext { session.context }
-    private var application: SocketIOApplication { session.context.application }
+    private var application: Application { session.context.application }
 
     func receive(_ packet: EngineIOPacket) {
         let action: BinaryPacketAssembler.Action
@@ -75,7 +75,7 @@ final class SocketIOConnection {
             return
         }
         guard sockets[namespace] == nil else { return }
-        let socket = SocketIOSocket(namespace: registry, session: session)
+        let socket = Socket(namespace: registry, session: session)
         if let rate = context.configuration.maxEventsPerSecond {
             socket.rateLimiter = RateLimiterBox(EventRateLimiter(rate: rate, burst: context.configuration.eventBurst ?? rate,
                                                                  now: Int64(NIODeadline.now().uptimeNanoseconds)))
@@ -97,7 +97,7 @@ final class SocketIOConnection {
     }
 
     /// The socket's event rate limit: false when the event is dropped (or the socket is gone).
-    private func admit(_ socket: SocketIOSocket) -> Bool {
+    private func admit(_ socket: Socket) -> Bool {
         let now = Int64(NIODeadline.now().uptimeNanoseconds)
         switch socket.rateLimiter!.limiter.event(now: now) {
         case .accept:
@@ -118,7 +118,7 @@ final class SocketIOConnection {
 
     /// Runs the end of a socket's life in the brief's order: disconnect, unsubscribe from each
     /// channel still joined, finish.
-    func finish(_ socket: SocketIOSocket, reason: DisconnectReason) {
+    func finish(_ socket: Socket, reason: DisconnectReason) {
         guard sockets.removeValue(forKey: socket.namespace) != nil else { return }
         socket.namespaceRegistry.remove(socket)
         application.disconnect(socket, reason: reason)

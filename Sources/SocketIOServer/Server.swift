@@ -19,12 +19,12 @@ public struct ShutdownError: Error, CustomStringConvertible {
 ///
 /// A `Service`, so that `sio` (and tests) run it in a `ServiceGroup` that turns SIGINT/SIGTERM
 /// into an orderly stop.
-public final class SocketIOServer: Service, @unchecked Sendable {
+public final class Server: Service, @unchecked Sendable {
     private let context: ServerContext
     private let group: MultiThreadedEventLoopGroup
     private let boundAddress: EventLoopPromise<SocketAddress>
 
-    public init(configuration: SocketIOConfiguration, application: SocketIOApplication, logger: Logger = Logger(label: "sio")) {
+    public init(configuration: ServerConfiguration, application: Application, logger: Logger = Logger(label: "sio")) {
         self.context = ServerContext(configuration: configuration, application: application, logger: logger)
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
         self.boundAddress = group.next().makePromise()
@@ -194,7 +194,7 @@ public final class SocketIOServer: Service, @unchecked Sendable {
         let packet = SocketIOPacket(
             kind: attachments.isEmpty ? .event : .binaryEvent, namespace: namespace,
             data: .array([.string(event)] + arguments), attachmentCount: attachments.count)
-        let encoded = OutboundMessage(SocketIOConnection.enginePackets(packet, attachments: attachments))
+        let encoded = OutboundMessage(Client.enginePackets(packet, attachments: attachments))
         // The excluded sender is found once; recipients are then told apart by identity, not by
         // comparing 20-character ids a thousand times.
         let excluded = excluding.flatMap { registry.socket($0) }
@@ -208,7 +208,7 @@ public final class SocketIOServer: Service, @unchecked Sendable {
     }
 
     /// The connected socket with this id in `namespace`, if any.
-    public func socket(id: String, namespace: String = "/") -> SocketIOSocket? {
+    public func socket(id: String, namespace: String = "/") -> Socket? {
         context.namespaces[namespace]?.socket(id)
     }
 }

@@ -1,0 +1,16 @@
+/// A request to the admin endpoint.
+public struct AdminRequest: Sendable {
+    public var method: String
+    public var path: String
+    public var body: [UInt8]
+}
+
+public struct AdminResponse: Sendable {
+    public var status: Int
+    public var body: String
+
+    public init(status: Int, body: String) {
+        self.status = status
+        self.body = body
+    }
+}
