@@ -1,7 +1,7 @@
 import NIOCore
 import SocketIOCodec
 
-/// The application logic the server core calls: the seven events of the brief, section 3.
+/// The application logic the server core calls: the seven events of docs/events.md.
 ///
 /// The core knows nothing of plugins; the plugin host is one implementation of this protocol and
 /// the interop test server another. All calls for one socket happen on that socket's event loop,

@@ -116,7 +116,7 @@ final class Client {
         }
     }
 
-    /// Runs the end of a socket's life in the brief's order: disconnect, unsubscribe from each
+    /// Runs the end of a socket's life in the order of docs/events.md: disconnect, unsubscribe from each
     /// channel still joined, finish.
     func finish(_ socket: Socket, reason: DisconnectReason) {
         guard sockets.removeValue(forKey: socket.namespace) != nil else { return }

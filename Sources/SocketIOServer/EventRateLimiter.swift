@@ -52,11 +52,3 @@ struct EventRateLimiter: Sendable {
         return dropping ? .drop : .dropAndReport
     }
 }
-
-final class RateLimiterBox {
-    var limiter: EventRateLimiter
-
-    init(_ limiter: EventRateLimiter) {
-        self.limiter = limiter
-    }
-}

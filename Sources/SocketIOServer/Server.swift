@@ -6,15 +6,6 @@ import NIOPosix
 import ServiceLifecycle
 import SocketIOCodec
 
-/// Why the server stopped with an error after a graceful shutdown: some sessions sat on event
-/// loops that never came back (a handler that does not return), so they got no `disconnect`.
-public struct ShutdownError: Error, CustomStringConvertible {
-    public var abandonedSessions: Int
-    public var description: String {
-        "\(abandonedSessions) session(s) abandoned: their event loop was stalled past the shutdown timeout"
-    }
-}
-
 /// The Socket.IO server: binds, serves until graceful shutdown, then finishes every socket.
 ///
 /// A `Service`, so that `sio` (and tests) run it in a `ServiceGroup` that turns SIGINT/SIGTERM
@@ -73,27 +64,34 @@ public final class Server: Service, @unchecked Sendable {
     }
 
     /// Every live session hears `serverShutdown` on its own loop (disconnect and finish run for
-    /// each socket), and its transports are given a moment to flush the close packets. Sessions
-    /// whose loop does not get to it within the shutdown timeout are abandoned: their count is
-    /// returned.
+    /// each socket), and the server waits until each transport has flushed its close packet and
+    /// closed. Sessions whose loop does not get to it within the shutdown timeout are
+    /// abandoned: their count is returned.
     private func finishAllSessions() async -> Int {
         context.shuttingDown.withLockedValue { $0 = true }
         let sessions = context.sessions.withLockedValue { Array($0.values) }
         context.logger.info("shutting down", metadata: ["sessions": "\(sessions.count)"])
-        let remaining = ManagedAtomic<Int>(sessions.count)
+        let unfinished = ManagedAtomic<Int>(sessions.count)
+        let open = ManagedAtomic<Int>(sessions.count)
+        let (done, finished) = AsyncStream<Void>.makeStream()
+        if sessions.isEmpty { finished.finish() }
         for session in sessions {
             session.eventLoop.execute {
-                session.close(reason: .serverShutdown)
-                remaining.wrappingDecrement(ordering: .relaxed)
+                let closed = session.close(reason: .serverShutdown)
+                unfinished.wrappingDecrement(ordering: .relaxed)
+                closed.whenComplete { _ in
+                    if open.wrappingDecrementThenLoad(ordering: .acquiringAndReleasing) == 0 { finished.finish() }
+                }
             }
         }
-        let deadline = ContinuousClock.now + context.configuration.shutdownTimeout
-        while remaining.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
+        let timeout = context.configuration.shutdownTimeout
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { for await _ in done {} }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
         }
-        let abandoned = remaining.load(ordering: .relaxed)
-        if abandoned == 0 { try? await Task.sleep(for: .milliseconds(100)) }
-        return abandoned
+        return unfinished.load(ordering: .relaxed)
     }
 
     /// Where connections are accepted. With several loops, on a thread of its own

@@ -1,4 +1,4 @@
-/// Everything `sio serve` can be told, with the brief's defaults.
+/// Everything `sio serve` can be told, with its defaults (docs/configuration.md).
 ///
 /// A plain `Sendable` value so that it can be built by the CLI, by tests, or by an embedding
 /// program, and handed to the server whole.

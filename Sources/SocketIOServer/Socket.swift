@@ -21,13 +21,30 @@ public final class Socket: @unchecked Sendable {
     private var channelSet: Set<String> = []
     private var pendingAcks: [Int: ([JSONValue], [ByteBuffer]) -> Void] = [:]
     private var nextAckID = 0
-    private var isConnected = false
-    private var isFinished = false
+    private var lifecycle = Lifecycle.connecting(beforeConnect: [])
     /// `--max-events-per-second`, when set: boxed, so that a socket without a limit pays one
     /// pointer for it. Touched on `eventLoop` only.
     var rateLimiter: RateLimiterBox?
-    /// What handlers emitted during `connect`, sent right after the CONNECT acknowledgement.
-    private var beforeConnect: [OutboundMessage] = []
+
+    /// Where the socket is in its life, touched on `eventLoop` only.
+    private enum Lifecycle {
+        /// The application's `connect` runs: what it emits waits in `beforeConnect`, to go
+        /// right after the CONNECT acknowledgement.
+        case connecting(beforeConnect: [OutboundMessage])
+        case connected
+        /// Disconnected, or refused: nothing more is sent, joined or answered.
+        case finished
+    }
+
+    private var isConnected: Bool {
+        if case .connected = lifecycle { return true }
+        return false
+    }
+
+    private var isFinished: Bool {
+        if case .finished = lifecycle { return true }
+        return false
+    }
 
     /// The channels this socket is in. Read on `eventLoop`.
     public var channels: Set<String> { channelSet }
@@ -45,22 +62,26 @@ public final class Socket: @unchecked Sendable {
     }
 
     func connected() {
-        isConnected = true
-        for packets in beforeConnect { session.send(packets) }
-        beforeConnect = []
+        guard case .connecting(let beforeConnect) = lifecycle else { return }
+        lifecycle = .connected
+        for message in beforeConnect { session.send(message) }
     }
 
     func markFinished() {
-        isFinished = true
-        beforeConnect = []
+        lifecycle = .finished
     }
 
     private func deliver(_ packet: SocketIOPacket, attachments: [ByteBuffer]) {
         let message = OutboundMessage(Client.enginePackets(packet, attachments: attachments))
-        if isConnected {
+        switch lifecycle {
+        case .connected:
             session.send(message)
-        } else {
+        case .connecting(var beforeConnect):
+            lifecycle = .finished  // not copied on append
             beforeConnect.append(message)
+            lifecycle = .connecting(beforeConnect: beforeConnect)
+        case .finished:
+            break
         }
     }
 
@@ -109,10 +130,10 @@ public final class Socket: @unchecked Sendable {
     /// cheaper than asking each socket's loop whether it is the current thread.
     func sendEncoded(_ message: OutboundMessage, callerLoop: EventLoop?) {
         if let callerLoop, callerLoop === session.eventLoop {
-            if isConnected, !isFinished { session.send(message) }
+            if isConnected { session.send(message) }
         } else {
             session.eventLoop.execute { [self] in
-                if isConnected, !isFinished { session.send(message) }
+                if isConnected { session.send(message) }
             }
         }
     }
@@ -120,7 +141,7 @@ public final class Socket: @unchecked Sendable {
     /// Disconnects this namespace (DISCONNECT packet); the session ends when no namespace is left.
     public func disconnect() {
         onLoop { [self] in
-            guard isConnected, !isFinished else { return }
+            guard isConnected else { return }
             session.socketIO.send(SocketIOPacket(kind: .disconnect, namespace: namespace))
             session.socketIO.finish(self, reason: .serverNamespaceDisconnect)
             if !session.socketIO.hasConnectedNamespace {
@@ -205,14 +226,5 @@ public final class Socket: @unchecked Sendable {
         }
         leave(channel)
         reply([true])
-    }
-}
-
-enum ChannelName {
-    static let maximumBytes = 256
-
-    static func validate(_ value: JSONValue?) -> String? {
-        guard let name = value?.stringValue, !name.isEmpty, name.utf8.count <= maximumBytes else { return nil }
-        return name
     }
 }

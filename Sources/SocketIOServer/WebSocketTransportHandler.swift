@@ -5,7 +5,7 @@ import SocketIOCodec
 /// the upgrade of a long-polling session (`sid` in the query).
 ///
 /// It is the connection's only handler once upgraded: frames are parsed by
-/// `WebSocketFrameParser` and written as bytes (`WebSocketFrameBytes`), so an idle client costs
+/// `WebSocketFrameParser` and written as bytes (`WebSocketFrameWriter`), so an idle client costs
 /// one handler context instead of six, and each message passes one handler instead of four.
 final class WebSocketTransportHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
@@ -76,7 +76,7 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
                 deliver(context: context, .success(.binary(payload)))
             case .ping(let payload):
                 var frame = context.channel.allocator.buffer(capacity: payload.readableBytes + 2)
-                WebSocketFrameBytes.writeControl(opcode: 0xA, payload: payload, into: &frame)
+                WebSocketFrameWriter.writeControl(opcode: 0xA, payload: payload, into: &frame)
                 context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
             case .pong:
                 break
@@ -142,7 +142,7 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
         var frame = context.channel.allocator.buffer(capacity: 4)
         var status = ByteBuffer()
         status.writeInteger(code)
-        WebSocketFrameBytes.writeControl(opcode: 0x8, payload: status, into: &frame)
+        WebSocketFrameWriter.writeControl(opcode: 0x8, payload: status, into: &frame)
         context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in context.close(promise: nil) }
     }
 }

@@ -2,53 +2,6 @@ import NIOHTTP1
 @testable import SocketIOServer
 import XCTest
 
-final class EngineTransportStateTests: XCTestCase {
-    func testPollingParksOneGetAndCallsASecondAnOverlap() {
-        let state = EngineTransportState()
-        XCTAssertEqual(state.pollRequested(hasPendingPoll: false), .park)
-        XCTAssertEqual(state.pollRequested(hasPendingPoll: true), .overlap)
-        XCTAssertTrue(state.acceptsPolling)
-    }
-
-    func testUpgradeNeedsAProbeFirst() {
-        var state = EngineTransportState()
-        XCTAssertFalse(state.completeUpgrade())
-        XCTAssertTrue(state.beginProbe())
-        XCTAssertFalse(state.beginProbe(), "a second probe while one is open")
-        XCTAssertTrue(state.acceptsPolling, "polling goes on during the probe")
-        XCTAssertEqual(state.pollRequested(hasPendingPoll: false), .answerNow, "polls return at once during the probe")
-        XCTAssertTrue(state.completeUpgrade())
-        XCTAssertTrue(state.isWebSocket)
-        XCTAssertFalse(state.acceptsPolling)
-        XCTAssertEqual(state.pollRequested(hasPendingPoll: false), .refuse(.badRequest))
-        XCTAssertFalse(state.beginProbe(), "a second WebSocket after the upgrade")
-    }
-
-    func testFailedProbeFallsBackToPolling() {
-        var state = EngineTransportState()
-        XCTAssertTrue(state.beginProbe())
-        state.probeFailed()
-        XCTAssertEqual(state.state, .polling)
-        XCTAssertTrue(state.beginProbe())
-    }
-
-    func testDirectWebSocketNeverPolls() {
-        var state = EngineTransportState(webSocket: ())
-        XCTAssertEqual(state.pollRequested(hasPendingPoll: false), .refuse(.badRequest))
-        XCTAssertFalse(state.beginProbe())
-        XCTAssertTrue(state.close())
-    }
-
-    func testCloseIsIdempotentAndFinal() {
-        var state = EngineTransportState()
-        XCTAssertTrue(state.close())
-        XCTAssertFalse(state.close())
-        XCTAssertEqual(state.pollRequested(hasPendingPoll: false), .refuse(.unknownSession))
-        XCTAssertFalse(state.acceptsPolling)
-        XCTAssertFalse(state.beginProbe())
-    }
-}
-
 final class EngineRequestRouteTests: XCTestCase {
     func testRoutes() {
         XCTAssertEqual(EngineRequestRoute(method: .GET, query: ["EIO": "4", "transport": "polling"]), .handshake)

@@ -1,14 +1,6 @@
 import CSioPlugin
 import NIOConcurrencyHelpers
 
-/// One registered handler of a plugin.
-struct PluginHandler: @unchecked Sendable {
-    let kind: sio_event_kind
-    let pattern: ChannelPattern?
-    let function: sio_handler_fn
-    let userData: UnsafeMutableRawPointer?
-}
-
 /// A plugin as loaded: its image, what it said about itself, and its handlers.
 ///
 /// The `sio_plugin *` the plugin sees is a number, never reused, that `PluginHandles` maps back
@@ -108,30 +100,5 @@ final class LoadedPlugin: @unchecked Sendable {
 
     var summary: String {
         "\(name) \(version) (ABI \(abiMajor).\(abiMinor)) from \(file)"
-    }
-}
-
-/// The numbers handed to plugins as `sio_plugin *`: issued once, resolved under a lock (plugin
-/// handles come back on register, log and the out-of-band calls, none of them per delivery).
-enum PluginHandles {
-    private static let table = NIOLockedValueBox<(next: UInt, plugins: [UInt: LoadedPlugin])>((1, [:]))
-
-    static func issue(_ plugin: LoadedPlugin) -> OpaquePointer? {
-        table.withLockedValue { table in
-            let number = table.next
-            table.next += 1
-            table.plugins[number] = plugin
-            return OpaquePointer(bitPattern: number)
-        }
-    }
-
-    static func resolve(_ handle: OpaquePointer?) -> LoadedPlugin? {
-        let number = UInt(bitPattern: handle)
-        return table.withLockedValue { $0.plugins[number] }
-    }
-
-    static func revoke(_ handle: OpaquePointer?) {
-        let number = UInt(bitPattern: handle)
-        _ = table.withLockedValue { $0.plugins.removeValue(forKey: number) }
     }
 }

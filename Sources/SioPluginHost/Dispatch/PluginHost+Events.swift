@@ -1,0 +1,195 @@
+import CSioPlugin
+import Atomics
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import SocketIOCodec
+import SocketIOServer
+
+/// The server's events, turned into handler calls.
+extension PluginHost {
+    // MARK: The seven events
+
+    public func connect(_ socket: Socket, auth: JSONValue?) -> ConnectDecision {
+        let outcome = dispatch(SIO_EVENT_CONNECT, socket: socket, binding: .unbound) { event, scope in
+            if let auth { event.auth_json = scope.arena.buf(auth.jsonText) }
+        }
+        if case .refused(let reason) = outcome { return .refuse(message: reason) }
+        return .accept
+    }
+
+    public func message(_ socket: Socket, event: IncomingEvent) {
+        // `args_json`, with where each argument lies in it: handlers that pass a piece of it back
+        // (a relay forwarding what it got) are answered from the parsed value, not parsed again.
+        var arguments: [UInt8] = [UInt8(ascii: "[")]
+        var ranges: [Range<Int>] = []
+        for (index, argument) in event.arguments.enumerated() {
+            if index > 0 { arguments.append(UInt8(ascii: ",")) }
+            let start = arguments.count
+            argument.write(into: &arguments)
+            ranges.append(start..<arguments.count)
+        }
+        arguments.append(UInt8(ascii: "]"))
+        messageLog?.write(socket: socket, type: "message",
+                          message: event.name == "message" && event.arguments.count == 1 ? event.arguments[0].jsonText
+                              : JSONValue.array([.string(event.name)] + event.arguments).jsonText)
+        dispatch(SIO_EVENT_MESSAGE, socket: socket, binding: .socketChannels) { sioEvent, scope in
+            let arena = scope.arena
+            let attachments = event.attachments.map { arena.buf($0.readableBytesView) }
+            var message = sio_message()
+            message.struct_size = MemoryLayout<sio_message>.size
+            message.event = arena.buf(event.name)
+            message.args_json = arena.buf(arguments)
+            scope.remember(.array(event.arguments), at: message.args_json)
+            if let base = message.args_json.ptr {
+                for (range, argument) in zip(ranges, event.arguments) {
+                    scope.remember(argument, at: sio_buf(ptr: base + range.lowerBound, len: range.count))
+                }
+            }
+            message.attachments = arena.array(attachments)
+            message.attachment_count = attachments.count
+            message.ack_id = Int64(event.ackID ?? -1)
+            sioEvent.message = arena.value(message)
+        }
+    }
+
+    public func subscribe(_ socket: Socket, channel: String) -> SubscribeDecision {
+        messageLog?.write(socket: socket, type: "subscribe", message: channel)
+        let outcome = dispatch(SIO_EVENT_SUBSCRIBE, socket: socket, binding: .channel(channel)) { event, scope in
+            event.channel = scope.arena.buf(channel)
+        }
+        if case .refused(let reason) = outcome { return .refuse(reason: reason) }
+        return .accept
+    }
+
+    public func unsubscribe(_ socket: Socket, channel: String) {
+        messageLog?.write(socket: socket, type: "unsubscribe", message: channel)
+        dispatch(SIO_EVENT_UNSUBSCRIBE, socket: socket, binding: .channel(channel)) { event, scope in
+            event.channel = scope.arena.buf(channel)
+        }
+    }
+
+    public func error(_ socket: Socket, error: SocketError) {
+        raiseError(socket, error.description)
+    }
+
+    public func disconnect(_ socket: Socket, reason: DisconnectReason) {
+        dispatch(SIO_EVENT_DISCONNECT, socket: socket, binding: .socketChannels) { event, scope in
+            event.reason = scope.arena.buf(reason.rawValue)
+        }
+    }
+
+    public func finish(_ socket: Socket) {
+        dispatch(SIO_EVENT_FINISH, socket: socket, binding: .socketChannels) { _, _ in }
+        socket.userData = nil
+    }
+
+    // MARK: Dispatch
+
+    enum Binding {
+        /// Every handler without a pattern; patterned ones only if they match `channel`.
+        case channel(String)
+        /// Patterned handlers when any channel the socket is in matches.
+        case socketChannels
+        /// on_connect: patterns are refused at load, so every handler runs.
+        case unbound
+    }
+
+    enum Outcome {
+        case completed
+        case refused(String)
+    }
+
+    @discardableResult
+    private func dispatch(_ kind: sio_event_kind, socket: Socket, binding: Binding,
+                          fill: (inout sio_event, EventScope) -> Void) -> Outcome {
+        let thread = DispatchThread.current
+        let generation: PluginSet
+        let outermost = thread.pinned == nil
+        if outermost {
+            generation = current.withLockedValue { set in
+                set.inFlight.wrappingIncrement(ordering: .relaxed)
+                return set
+            }
+            thread.pinned = generation
+        } else {
+            generation = thread.pinned!
+        }
+        defer {
+            if outermost {
+                thread.pinned = nil
+                generation.inFlight.wrappingDecrement(ordering: .releasing)
+            }
+        }
+        let plugins = generation.plugins
+        guard !plugins.isEmpty else { return .completed }
+        let state = socket.hostState
+        let scope = EventScope(socket: socket, host: self)
+        guard let handle = thread.open(scope) else {
+            logger.error("events nested too deeply; handlers not run", metadata: ["socket": "\(socket.id)"])
+            return .completed
+        }
+        var isOpen = true
+        defer { if isOpen { thread.close(scope) } }
+        var event = sio_event()
+        event.struct_size = MemoryLayout<sio_event>.size
+        event.kind = kind
+        event.socket = handle
+        event.request = state.request.pointer
+        event.socket_id = scope.arena.buf(socket.id)
+        event.nsp = scope.arena.buf(socket.namespace)
+        fill(&event, scope)
+
+        var failures: [String] = []
+        var socketChannels: Set<String>?
+        for plugin in plugins {
+            for handler in plugin.handlers(for: kind) {
+                if let pattern = handler.pattern {
+                    switch binding {
+                    case .channel(let channel):
+                        guard pattern.matches(channel) else { continue }
+                    case .socketChannels:
+                        if socketChannels == nil {
+                            socketChannels = kind == SIO_EVENT_FINISH ? socket.channelsAtDisconnect : socket.channels
+                        }
+                        guard pattern.matchesAny(socketChannels!) else { continue }
+                    case .unbound:
+                        break
+                    }
+                }
+                scope.reason = nil
+                if outermost { thread.began(plugin: plugin.summaryForWatchdog, kind: kind, socketID: socket.id) }
+                let status = withUnsafePointer(to: &event) { handler.function($0, handler.userData) }
+                if outermost { thread.ended() }
+                switch status {
+                case SIO_OK:
+                    continue
+                case SIO_REFUSE where kind == SIO_EVENT_CONNECT || kind == SIO_EVENT_SUBSCRIBE:
+                    return .refused(scope.reason ?? "refused")
+                default:
+                    let why = scope.reason ?? "handler failed with status \(status)"
+                    if kind == SIO_EVENT_CONNECT { return .refused(why) }
+                    failures.append("\(plugin.name): \(why)")
+                }
+            }
+        }
+        thread.close(scope)
+        isOpen = false
+        for failure in failures {
+            if kind == SIO_EVENT_ERROR {
+                // An on_error handler that fails is logged, never raised again.
+                logger.warning("on_error handler failed", metadata: ["socket": "\(socket.id)", "error": "\(failure)"])
+            } else {
+                raiseError(socket, failure)
+            }
+        }
+        return .completed
+    }
+
+    private func raiseError(_ socket: Socket, _ message: String) {
+        logger.info("socket error", metadata: ["socket": "\(socket.id)", "error": "\(message)"])
+        dispatch(SIO_EVENT_ERROR, socket: socket, binding: .socketChannels) { event, scope in
+            event.error = scope.arena.buf(message)
+        }
+    }
+}

@@ -1,0 +1,33 @@
+import CSioPlugin
+import Atomics
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import SocketIOCodec
+import SocketIOServer
+
+/// What handlers and the admin endpoint send through the host.
+extension PluginHost {
+    // MARK: Sending
+
+    func sendMessage(_ value: JSONValue, namespace: String, channels: [String]? = nil, excluding: String? = nil) {
+        server.withLockedValue { $0 }?.emit(namespace: namespace, event: "message", [value], channels: channels, excluding: excluding)
+    }
+
+    public func outOfBandBroadcast(_ value: JSONValue, namespace: String, channel: String?) -> DeliveryResult {
+        guard let server = server.withLockedValue({ $0 }) else { return .noSocket("server not running") }
+        let reached = server.emit(namespace: namespace, event: "message", [value], channels: channel.map { [$0] })
+        if reached == 0 {
+            return .noSocket(channel.map { "no socket on channel \($0)" } ?? "no socket connected to \(namespace)")
+        }
+        return .delivered(reached)
+    }
+
+    public func outOfBandSend(_ value: JSONValue, namespace: String, socketID: String) -> DeliveryResult {
+        guard let socket = server.withLockedValue({ $0 })?.socket(id: socketID, namespace: namespace) else {
+            return .noSocket("no socket with id \(socketID)")
+        }
+        socket.emit("message", [value])
+        return .delivered(1)
+    }
+}
