@@ -170,7 +170,7 @@ public final class Server: Service, @unchecked Sendable {
 
     /// The HTTP/1.1 pipeline, built by hand rather than with `configureHTTPServerPipeline` so
     /// that `EngineHTTPHandler` can find the handlers a WebSocket upgrade removes.
-    private static func configureHTTP(channel: Channel, context: ServerContext) throws {
+    static func configureHTTP(channel: Channel, context: ServerContext) throws {
         let sync = channel.pipeline.syncOperations
         typealias Name = EngineHTTPHandler.HandlerName
         try sync.addHandler(HTTPResponseEncoder(), name: Name.encoder)
