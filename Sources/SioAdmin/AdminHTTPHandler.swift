@@ -44,7 +44,7 @@ final class AdminHTTPHandler: ChannelInboundHandler {
             let loop = context.eventLoop
             let promise = loop.makePromise(of: AdminResponse.self)
             promise.completeWithTask { await handler(request) }
-            promise.futureResult.whenSuccess { [self] response in respond(context: context, response) }
+            promise.futureResult.assumeIsolated().whenSuccess { [self] response in respond(context: context, response) }
         }
     }
 
@@ -56,6 +56,6 @@ final class AdminHTTPHandler: ChannelInboundHandler {
         let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: response.body)))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 }

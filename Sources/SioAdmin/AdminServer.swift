@@ -43,8 +43,9 @@ public final class AdminServer: Service, @unchecked Sendable {
             channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
-                    channel.pipeline.configureHTTPServerPipeline().flatMap {
-                        channel.pipeline.addHandler(AdminHTTPHandler(token: token, handler: handler))
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                        try channel.pipeline.syncOperations.addHandler(AdminHTTPHandler(token: token, handler: handler))
                     }
                 }
                 .bind(host: host, port: port).get()

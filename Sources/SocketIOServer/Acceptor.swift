@@ -22,7 +22,8 @@ final class Acceptor: @unchecked Sendable {
     let localAddress: SocketAddress
     private let descriptor: Int32
     private let health: LoopHealth
-    private let bootstraps: [ObjectIdentifier: ClientBootstrap]
+    /// Each loop's bootstrap, used on that loop only.
+    private let bootstraps: [ObjectIdentifier: NIOLoopBoundBox<ClientBootstrap>]
     private let stopped = ManagedAtomic<Bool>(false)
     private let logger: Logger
     /// How long accepting pauses when the process is out of file descriptors: the pending
@@ -30,7 +31,7 @@ final class Acceptor: @unchecked Sendable {
     static let backoff: useconds_t = 100_000
 
     init(host: String, port: Int, backlog: Int32, health: LoopHealth, loops: [EventLoop], logger: Logger,
-         bootstrap: (EventLoop) -> ClientBootstrap) throws {
+         bootstrap: (EventLoop) -> sending ClientBootstrap) throws {
         self.logger = logger
         let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
         let family: Int32 = address.protocol == .inet6 ? AF_INET6 : AF_INET
@@ -53,8 +54,8 @@ final class Acceptor: @unchecked Sendable {
         self.localAddress = SocketAddress(storage, host: host)
         self.descriptor = descriptor
         self.health = health
-        var bootstraps: [ObjectIdentifier: ClientBootstrap] = [:]
-        for loop in loops { bootstraps[ObjectIdentifier(loop)] = bootstrap(loop) }
+        var bootstraps: [ObjectIdentifier: NIOLoopBoundBox<ClientBootstrap>] = [:]
+        for loop in loops { bootstraps[ObjectIdentifier(loop)] = .makeBoxSendingValue(bootstrap(loop), eventLoop: loop) }
         self.bootstraps = bootstraps
     }
 
@@ -89,7 +90,7 @@ final class Acceptor: @unchecked Sendable {
                 for (key, (loop, connections)) in batches {
                     let bootstrap = bootstraps[key]!
                     loop.execute {
-                        for connection in connections { bootstrap.withConnectedSocket(connection).whenFailure { _ in } }
+                        for connection in connections { bootstrap.value.withConnectedSocket(connection).whenFailure { _ in } }
                     }
                 }
             }

@@ -165,7 +165,7 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         // NIO's upgrader checks the key and version and computes Sec-WebSocket-Accept; its
         // future is already complete when it returns.
         Self.acceptHeaders.buildUpgradeResponse(channel: context.channel, upgradeRequest: head, initialResponseHeaders: HTTPHeaders())
-            .whenComplete { [self] result in
+            .assumeIsolated().whenComplete { [self] result in
                 guard case .success(let headers) = result, context.channel.isActive else {
                     return route(context: context, head: head, body: ByteBuffer())
                 }
@@ -265,47 +265,53 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 return
             }
             session.open()
-            poll(context: context, session: session, origin: origin, keepAlive: keepAlive)
+            Self.poll(NIOLoopBound((self, context), eventLoop: context.eventLoop), session: session, origin: origin, keepAlive: keepAlive)
         case .poll(let sid):
             guard let session = server.session(sid) else {
                 respond(context: context, error: .unknownSession, origin: origin, keepAlive: keepAlive)
                 return
             }
-            session.eventLoop.execute { [self] in
-                poll(context: context, session: session, origin: origin, keepAlive: keepAlive)
+            let connection = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            session.eventLoop.execute {
+                Self.poll(connection, session: session, origin: origin, keepAlive: keepAlive)
             }
         case .post(let sid):
             guard let session = server.session(sid) else {
                 respond(context: context, error: .unknownSession, origin: origin, keepAlive: keepAlive)
                 return
             }
-            session.eventLoop.execute { [self] in
+            let connection = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            session.eventLoop.execute {
                 let error = session.receivePost(body)
-                context.eventLoop.execute { [self] in
+                connection.eventLoop.execute {
+                    let (handler, context) = connection.value
                     if let error {
-                        respond(context: context, error: error, origin: origin, keepAlive: keepAlive)
+                        handler.respond(context: context, error: error, origin: origin, keepAlive: keepAlive)
                     } else {
-                        respond(context: context, status: .ok, contentType: "text/html", body: ByteBuffer(string: "ok"),
-                                keepAlive: keepAlive, extraHeaders: corsHeaders(origin: origin))
+                        handler.respond(context: context, status: .ok, contentType: "text/html", body: ByteBuffer(string: "ok"),
+                                        keepAlive: keepAlive, extraHeaders: handler.corsHeaders(origin: origin))
                     }
                 }
             }
         }
     }
 
-    /// Runs on the session's loop; the answer is written on this connection's loop.
-    private func poll(context: ChannelHandlerContext, session: EngineSession, origin: String?, keepAlive: Bool) {
-        let loop = context.eventLoop
-        loop.execute { self.parkedSession = session }
-        session.poll { [self] outcome in
-            loop.execute { [self] in
-                if parkedSession === session { parkedSession = nil }
+    /// Runs on the session's loop; the connection (this handler and its context, bound to its
+    /// own loop) is touched on that loop only, where the answer is written.
+    private static func poll(_ connection: NIOLoopBound<(EngineHTTPHandler, ChannelHandlerContext)>, session: EngineSession,
+                             origin: String?, keepAlive: Bool) {
+        let loop = connection.eventLoop
+        loop.execute { connection.value.0.parkedSession = session }
+        session.poll { outcome in
+            loop.execute {
+                let (handler, context) = connection.value
+                if handler.parkedSession === session { handler.parkedSession = nil }
                 switch outcome {
                 case .packets(let body):
-                    respond(context: context, status: .ok, contentType: "text/plain; charset=UTF-8", body: body,
-                            keepAlive: keepAlive, extraHeaders: corsHeaders(origin: origin))
+                    handler.respond(context: context, status: .ok, contentType: "text/plain; charset=UTF-8", body: body,
+                                    keepAlive: keepAlive, extraHeaders: handler.corsHeaders(origin: origin))
                 case .refused(let error):
-                    respond(context: context, error: error, origin: origin, keepAlive: keepAlive)
+                    handler.respond(context: context, error: error, origin: origin, keepAlive: keepAlive)
                 }
             }
         }
@@ -335,7 +341,7 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let done = context.writeAndFlushPromise()
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
         if !keepAlive {
-            done.futureResult.whenComplete { _ in context.close(promise: nil) }
+            done.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         } else if context.channel.isActive, !isRemoved {
             awaitHead(context: context)
         }

@@ -18,7 +18,7 @@ extension Server {
             let address = try? await self.localAddress
             guard await announceFirst(), let address else { return }
             print("sio: listening on \(address.ipAddress ?? "?"):\(address.port ?? 0)")
-            fflush(stdout)
+            fflush(nil)  // stdout, which may be a pipe (block-buffered)
         }
         // Not awaited: when a listener fails to bind, its address never comes.
         defer { announcer.cancel() }

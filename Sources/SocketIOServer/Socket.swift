@@ -85,7 +85,7 @@ public final class Socket: @unchecked Sendable {
         }
     }
 
-    private func onLoop(_ body: @escaping () -> Void) {
+    private func onLoop(_ body: @escaping @Sendable () -> Void) {
         if session.eventLoop.inEventLoop {
             body()
         } else {

@@ -143,6 +143,6 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
         var status = ByteBuffer()
         status.writeInteger(code)
         WebSocketFrameWriter.writeControl(opcode: 0x8, payload: status, into: &frame)
-        context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in context.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 }

@@ -2,13 +2,16 @@ import NIOCore
 import NIOPosix
 
 /// What the scenarios hold of a client, whatever its transport.
-protocol LoadClient: AnyObject {
+protocol LoadClient: AnyObject, Sendable {
     var isReady: Bool { get }
     func close()
 }
 
 /// Opens connections to the server, and many clients with bounded concurrency, on one event loop.
-final class Connector {
+///
+/// `@unchecked Sendable`: the load generator runs every client on its single event loop, and
+/// async code reaches them only through `Harness.on`, which runs there.
+final class Connector: @unchecked Sendable {
     let loop: EventLoop
     let host: String
     let port: Int
@@ -39,9 +42,9 @@ final class Connector {
     /// One TCP connection with `handler` as its only handler, added once connected (the
     /// handler starts in `handlerAdded`).
     func connect(_ handler: ChannelHandler) -> EventLoopFuture<Void> {
-        bootstrap.connect(to: address).flatMapThrowing { channel in
+        bootstrap.connect(to: address).assumeIsolated().flatMapThrowing { channel in
             try channel.pipeline.syncOperations.addHandler(handler)
-        }
+        }.nonisolated()
     }
 
     /// Starts `count` clients, at most `concurrency` of them settling at once; `make(i, settled)`
@@ -50,31 +53,12 @@ final class Connector {
     func open<Client: LoadClient>(
         count: Int, concurrency: Int, make: @escaping (Int, @escaping (Bool) -> Void) -> Client
     ) -> EventLoopFuture<[Client]> {
-        let done = loop.makePromise(of: [Client].self)
-        var clients: [Client] = []
-        var started = 0
-        var finished = 0
         guard count > 0 else { return loop.makeSucceededFuture([]) }
-
-        func finishOne() {
-            finished += 1
-            if finished == count {
-                done.succeed(clients)
-            } else if started < count {
-                startNext()
-            }
-        }
-
-        func startNext() {
-            let index = started
-            started += 1
-            clients.append(make(index) { _ in finishOne() })
-        }
-
+        let opening = Opening(count: count, promise: loop.makePromise(of: [Client].self), make: make)
         loop.execute {
-            for _ in 0..<min(concurrency, count) { startNext() }
+            for _ in 0..<min(concurrency, count) { opening.startNext() }
         }
-        return done.futureResult
+        return opening.promise.futureResult
     }
 
     /// `count` WebSocket clients; client i subscribes to `channel(i)` when not nil.
@@ -95,6 +79,39 @@ final class Connector {
             let client = PollingClient(connector: self, mode: mode(index), stats: stats, onSettled: settled)
             client.start()
             return client
+        }
+    }
+}
+
+/// The clients of one `Connector.open`, started a few at a time.
+///
+/// `@unchecked Sendable`: created off the loop, then touched on it only.
+private final class Opening<Client: LoadClient>: @unchecked Sendable {
+    let count: Int
+    let promise: EventLoopPromise<[Client]>
+    private let make: (Int, @escaping (Bool) -> Void) -> Client
+    private var clients: [Client] = []
+    private var started = 0
+    private var finished = 0
+
+    init(count: Int, promise: EventLoopPromise<[Client]>, make: @escaping (Int, @escaping (Bool) -> Void) -> Client) {
+        self.count = count
+        self.promise = promise
+        self.make = make
+    }
+
+    func startNext() {
+        let index = started
+        started += 1
+        clients.append(make(index) { _ in self.finishOne() })
+    }
+
+    private func finishOne() {
+        finished += 1
+        if finished == count {
+            promise.succeed(clients)
+        } else if started < count {
+            startNext()
         }
     }
 }

@@ -37,7 +37,7 @@ struct Harness {
         try Connector(loop: loop, host: target.host, port: target.port, path: target.path)
     }
 
-    func on<T: Sendable>(_ body: @escaping () -> T) async throws -> T {
+    func on<T: Sendable>(_ body: @escaping @Sendable () -> T) async throws -> T {
         try await loop.submit(body).get()
     }
 
@@ -55,7 +55,7 @@ struct Harness {
 
     /// One second of warm-up, then `duration` seconds measured; `stop` ends the load; then two
     /// seconds for what is still in flight.
-    func measure(_ duration: Double, stop: @escaping () -> Void) async throws -> Window {
+    func measure(_ duration: Double, stop: @escaping @Sendable () -> Void) async throws -> Window {
         try await sleep(1)
         let start = try await on { () -> (Int, Int, Double, UInt64) in
             stats.measuring = true
@@ -74,6 +74,24 @@ struct Harness {
     }
 }
 
+/// Publishing at a rate by the clock, not by the tick count: a busy loop runs the ticks late.
+struct Pacing {
+    private var carry = 0.0
+    private var lastTick = Clock.nanoseconds()
+    /// Which client publishes next, for scenarios that take turns.
+    var next = 0
+
+    /// How many messages are due since the last call.
+    mutating func due(perSecond: Double) -> Int {
+        let now = Clock.nanoseconds()
+        carry += perSecond * Double(now - lastTick) / 1e9
+        lastTick = now
+        let whole = Int(carry)
+        carry -= Double(whole)
+        return whole
+    }
+}
+
 /// `{"ch":CHANNEL,"t":NANOSECONDS,"p":"xxx…"}` padded so that the JSON is about `size` bytes.
 func messageText(channel: String, size: Int) -> (prefix: String, suffix: String) {
     let skeleton = "42[\"message\",{\"ch\":\"\(channel)\",\"t\":0000000000000000000,\"p\":\"\"}]"
@@ -86,7 +104,7 @@ func publish(_ client: RawWebSocketClient, _ template: (prefix: String, suffix: 
     stats.sent += 1
 }
 
-func report(_ values: [String: Any]) {
+func report(_ values: [String: any Sendable]) {
     // No latency samples (nothing delivered) gives NaN percentiles, which JSON cannot carry.
     let values = values.mapValues { value -> Any in
         if let number = value as? Double, !number.isFinite { return NSNull() }
@@ -94,7 +112,7 @@ func report(_ values: [String: Any]) {
     }
     let data = try! JSONSerialization.data(withJSONObject: values, options: [.sortedKeys])
     print(String(decoding: data, as: UTF8.self))
-    fflush(stdout)
+    fflush(nil)
 }
 
 struct FanOut: AsyncParsableCommand {
@@ -123,15 +141,10 @@ struct FanOut: AsyncParsableCommand {
         let ready = try await harness.on { stats.ready }
         let template = messageText(channel: "bench", size: size)
         let subscribers = self.subscribers, rate = self.rate, window = self.window
-        var carry = 0.0
-        var lastTick = Clock.nanoseconds()
+        let pacing = NIOLoopBoundBox.makeBoxSendingValue(Pacing(), eventLoop: harness.loop)
         let task = harness.loop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(1)) { _ in
             if rate > 0 {
-                // By the clock, not by the tick count: a busy loop runs the ticks late.
-                let now = Clock.nanoseconds()
-                carry += Double(rate) * Double(now - lastTick) / 1e9
-                lastTick = now
-                while carry >= 1 { publish(publisher, template, stats: stats, flush: false); carry -= 1 }
+                for _ in 0..<pacing.value.due(perSecond: Double(rate)) { publish(publisher, template, stats: stats, flush: false) }
                 publisher.context?.flush()
             } else {
                 var sentNow = 0
@@ -143,7 +156,7 @@ struct FanOut: AsyncParsableCommand {
             }
         }
         let measured = try await harness.measure(duration) { task.cancel() }
-        let result = try await harness.on { () -> [String: Any] in
+        let result = try await harness.on { () -> [String: any Sendable] in
             let sorted = stats.latencies.sorted()
             return [
                 "scenario": "fanout", "transport": transport.rawValue, "subscribers": subscribers, "ready": ready - 1, "size": size, "rate": rate,
@@ -179,27 +192,22 @@ struct ManyChannels: AsyncParsableCommand {
         let ready = try await harness.on { stats.ready }
         let templates = (0..<(clients + group - 1) / group).map { messageText(channel: "g\($0)", size: size) }
         let perSecond = rate * Double(clients)
-        var carry = 0.0
-        var next = 0
-        var lastTick = Clock.nanoseconds()
+        let pacing = NIOLoopBoundBox.makeBoxSendingValue(Pacing(), eventLoop: harness.loop)
         let task = harness.loop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(10)) { _ in
-            let now = Clock.nanoseconds()
-            carry += perSecond * Double(now - lastTick) / 1e9
-            lastTick = now
             var touched: [RawWebSocketClient] = []
-            while carry >= 1 {
+            for _ in 0..<pacing.value.due(perSecond: perSecond) {
+                let next = pacing.value.next
+                pacing.value.next += 1
                 let client = all[next % all.count]
                 if client.phase == .ready {
                     publish(client, templates[(next % all.count) / group], stats: stats, flush: false)
                     touched.append(client)
                 }
-                next += 1
-                carry -= 1
             }
             for client in touched { client.context?.flush() }
         }
         let measured = try await harness.measure(duration) { task.cancel() }
-        let result = try await harness.on { () -> [String: Any] in
+        let result = try await harness.on { () -> [String: any Sendable] in
             let sorted = stats.latencies.sorted()
             return [
                 "scenario": "channels", "clients": clients, "ready": ready, "group": group, "rate": rate,
@@ -232,7 +240,7 @@ struct Idle: AsyncParsableCommand {
         let elapsed = Double(Clock.nanoseconds() - started) / 1e9
         let (ready, failed) = try await harness.on { (stats.ready, stats.failed) }
         report(["scenario": "idle", "connections": connections, "ready": ready, "failed": failed, "seconds_to_connect": elapsed])
-        fflush(stdout)
+        fflush(nil)
         while readLine() != nil {}
         let disconnected = try await harness.on { stats.disconnected }
         report(["scenario": "idle-end", "disconnected": disconnected])

@@ -4,7 +4,10 @@ import NIOCore
 /// Socket.IO CONNECT by POST, then either an `__subscribe__` and a GET loop counting `message`
 /// events (as `RawWebSocketClient` does), or the upgrade to WebSocket (`2probe`, `3probe`, `5`).
 /// GETs and POSTs go on two connections, as browsers do, so a POST never waits for a poll.
-final class PollingClient: LoadClient {
+///
+/// `@unchecked Sendable`: the load generator runs every client on its single event loop, and
+/// async code reaches them only through `Harness.on`, which runs there.
+final class PollingClient: LoadClient, @unchecked Sendable {
     enum Mode {
         /// Join the channel (when not nil), then poll until closed.
         case poll(channel: String?)

@@ -4,7 +4,10 @@ import NIOCore
 /// open, Socket.IO CONNECT, an optional `__subscribe__`, then counting `message` events and
 /// reading the send timestamp (`"t":NANOSECONDS`) inside each. With `upgradeSid` it is instead
 /// the WebSocket half of a long-polling session's upgrade (`2probe`, `3probe`, `5`).
-final class RawWebSocketClient: ChannelInboundHandler, LoadClient {
+///
+/// `@unchecked Sendable`: the load generator runs every client on its single event loop, and
+/// async code reaches them only through `Harness.on`, which runs there.
+final class RawWebSocketClient: ChannelInboundHandler, LoadClient, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 

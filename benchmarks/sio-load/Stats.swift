@@ -1,7 +1,9 @@
 import Foundation
 
 /// Counters and latencies of one run. Confined to the load generator's single event loop.
-final class Stats {
+///
+/// `@unchecked Sendable` for the same reason as the clients: it is touched on that loop only.
+final class Stats: @unchecked Sendable {
     var connected = 0
     var ready = 0
     var failed = 0

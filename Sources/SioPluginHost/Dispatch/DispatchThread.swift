@@ -14,7 +14,11 @@ import NIOConcurrencyHelpers
 /// thread's own stack, so a stale, forged or foreign handle is told apart from a live one
 /// without locks, atomics or undefined behaviour: it resolves to nil, and the host function
 /// returns `SIO_ERR_STATE`.
-final class DispatchThread {
+///
+/// `@unchecked Sendable` because it is shared with the watchdog: its scopes, serial and pinned
+/// set are touched only by the thread it belongs to (it is found through thread-local storage),
+/// and the watchdog, on its own thread, reads `activity`, under `activityLock`, and nothing else.
+final class DispatchThread: @unchecked Sendable {
     /// 12 bits of thread, 8 of depth, 44 of serial (200 days of events at a million a second
     /// before a serial repeats).
     static let maximumDepth = 255

@@ -13,7 +13,8 @@ public enum SioABI {
 /// The one `sio_host_api` table handed to every plugin: plain C functions that find their way
 /// back to Swift objects through the opaque handles.
 enum HostAPI {
-    static let table: UnsafePointer<sio_host_api> = {
+    /// Built once, never written after: plugins on any thread only read it.
+    nonisolated(unsafe) static let table: UnsafePointer<sio_host_api> = {
         var api = sio_host_api()
         api.struct_size = MemoryLayout<sio_host_api>.size
         api.abi_major = SioABI.major
