@@ -59,3 +59,7 @@ final class AdminHTTPHandler: ChannelInboundHandler {
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 }
+
+/// Confined to its channel's event loop, as NIO's own handlers are.
+@available(*, unavailable)
+extension AdminHTTPHandler: Sendable {}

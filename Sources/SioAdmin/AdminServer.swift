@@ -9,7 +9,7 @@ import ServiceLifecycle
 ///
 /// With a token configured every request must carry `Authorization: Bearer TOKEN`; the CLI
 /// refuses to bind it beyond loopback without one.
-public final class AdminServer: Service, @unchecked Sendable {
+public final class AdminServer: Service, Sendable {
     public typealias Handler = @Sendable (AdminRequest) async -> AdminResponse
 
     private let host: String

@@ -10,7 +10,7 @@ import SocketIOServer
 ///
 /// The loaded set is an immutable array swapped under a lock; each event takes the current
 /// array once and runs on it, so a reload never changes the handlers under a running event.
-public final class PluginHost: Application, @unchecked Sendable {
+public final class PluginHost: Application, Sendable {
     public struct Configuration: Sendable {
         /// Where `*.so` plugins are loaded from; nil loads none.
         public var directory: String?
@@ -36,7 +36,8 @@ public final class PluginHost: Application, @unchecked Sendable {
     let configuration: Configuration
     let messageLog: MessageLog?
     let current = NIOLockedValueBox(PluginSet([]))
-    let server = NIOLockedValueBox<Server?>(nil)
+    /// Set once, by `attach`; read on every broadcast, so without a lock.
+    let attached = ManagedAtomicLazyReference<Server>()
     let loader: PluginLoader
     /// Reloads run one at a time, whatever triggered them.
     let reloadLock = NIOLock()
@@ -54,7 +55,7 @@ public final class PluginHost: Application, @unchecked Sendable {
 
     /// The server out-of-band calls go through; set once, before clients connect.
     public func attach(_ server: Server) {
-        self.server.withLockedValue { $0 = server }
+        _ = attached.storeIfNilThenLoad(server)
     }
 
     var plugins: [LoadedPlugin] { current.withLockedValue { $0.plugins } }

@@ -14,7 +14,7 @@ import NIOPosix
 /// accepting loop) and strands every n-th new client. Here accepting never runs on a server loop,
 /// and `LoopHealth` skips stalled loops; the connection is registered with
 /// `ClientBootstrap.withConnectedSocket` on the chosen loop, with the same options and pipeline.
-final class Acceptor: @unchecked Sendable {
+final class Acceptor: Sendable {
     struct Failure: Error, CustomStringConvertible {
         var description: String
     }

@@ -349,7 +349,7 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 }
 
 /// Closes a connection that kept the server waiting for a request head.
-private struct HeaderTimeout: NIOScheduledCallbackHandler, @unchecked Sendable {
+private struct HeaderTimeout: NIOScheduledCallbackHandler, Sendable {
     let channel: Channel
 
     func handleScheduledCallback(eventLoop: some EventLoop) {
@@ -360,3 +360,7 @@ private struct HeaderTimeout: NIOScheduledCallbackHandler, @unchecked Sendable {
 private extension ChannelHandlerContext {
     func writeAndFlushPromise() -> EventLoopPromise<Void> { eventLoop.makePromise() }
 }
+
+/// Confined to its channel's event loop, as NIO's own handlers are.
+@available(*, unavailable)
+extension EngineHTTPHandler: Sendable {}

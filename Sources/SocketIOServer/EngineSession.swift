@@ -7,6 +7,9 @@ import SocketIOCodec
 /// Confined to `eventLoop`: every method must be called there. Transports on other loops hop
 /// here first, so all of a session's traffic is handled in the order it arrived, without locks.
 /// What the transport does is decided by `EngineSessionState`; this class carries it out.
+///
+/// `@unchecked Sendable`: the registry and the transports of other loops hold it, and reach
+/// its state only by executing on `eventLoop` (asserted in each method).
 final class EngineSession: @unchecked Sendable {
     typealias Responder = (PollOutcome) -> Void
 

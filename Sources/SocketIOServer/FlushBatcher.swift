@@ -3,6 +3,9 @@ import NIOCore
 
 /// Flushes, once per event-loop tick, every WebSocket written to during that tick: a broadcast
 /// to a thousand sockets schedules one task, not a thousand.
+///
+/// `@unchecked Sendable`: there is one per loop, found under a lock when a WebSocket opens,
+/// and its queue is touched on that loop only.
 final class FlushBatcher: @unchecked Sendable {
     private let loop: EventLoop
     private var pending: [WebSocketOutput] = []

@@ -24,3 +24,5 @@ struct IdentitySet<Element: AnyObject> {
         }
     }
 }
+
+extension IdentitySet: Sendable where Element: Sendable {}

@@ -10,7 +10,7 @@ import NIOCore
 /// returns, typically. New connections then go to the other loops, so a stalled loop costs the
 /// connections it already had and no more. Heartbeats are sent from the acceptor's thread, one
 /// at a time per loop: a stalled loop's queue does not fill with them.
-final class LoopHealth: @unchecked Sendable {
+final class LoopHealth: Sendable {
     private final class Beat: Sendable {
         let loop: EventLoop
         /// Nanoseconds on the monotonic clock when the loop last ran a heartbeat.

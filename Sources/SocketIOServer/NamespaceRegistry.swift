@@ -1,33 +1,47 @@
+import Atomics
 import NIOConcurrencyHelpers
+import NIOPosix
 
 /// The connected sockets of one namespace and the channels they are in.
 ///
-/// Shared across event loops because a broadcast reaches sockets on every loop; the lock is
-/// held only to take the recipients, never while sending.
-final class NamespaceRegistry: @unchecked Sendable {
+/// Shared across event loops because a broadcast reaches sockets on every loop. Changes
+/// (connect, join, leave, finish) take the lock and bump `version`; a broadcast takes the lock
+/// only when the membership changed since its thread last looked: each thread keeps the
+/// recipient lists it read with the version it read them at (`RecipientCache`), so a steady
+/// channel is broadcast to without a lock.
+final class NamespaceRegistry: Sendable {
     let name: String
 
-    private struct State {
+    private struct State: Sendable {
         var byID: [String: Socket] = [:]
         var all = IdentitySet<Socket>()
         var channels: [String: IdentitySet<Socket>] = [:]
     }
 
     private let state = NIOLockedValueBox(State())
+    /// Bumped, under the lock, by every change of who is in the namespace or a channel.
+    private let version = ManagedAtomic<UInt64>(1)
 
     init(name: String) {
         self.name = name
     }
 
+    private func change(_ body: (inout State) -> Void) {
+        state.withLockedValue { state in
+            body(&state)
+            version.wrappingIncrement(ordering: .releasing)
+        }
+    }
+
     func add(_ socket: Socket) {
-        state.withLockedValue {
+        change {
             $0.byID[socket.id] = socket
             $0.all.insert(socket)
         }
     }
 
     func remove(_ socket: Socket) {
-        state.withLockedValue {
+        change {
             _ = $0.byID.removeValue(forKey: socket.id)
             $0.all.remove(socket)
         }
@@ -38,24 +52,26 @@ final class NamespaceRegistry: @unchecked Sendable {
     }
 
     func join(_ socket: Socket, channel: String) {
-        state.withLockedValue { $0.channels[channel, default: IdentitySet<Socket>()].insert(socket) }
+        change { $0.channels[channel, default: IdentitySet<Socket>()].insert(socket) }
     }
 
     func leave(_ socket: Socket, channel: String) {
-        state.withLockedValue { state in
+        change { state in
             state.channels[channel]?.remove(socket)
             if state.channels[channel]?.isEmpty == true { state.channels.removeValue(forKey: channel) }
         }
     }
 
     var allSockets: ContiguousArray<Socket> {
-        state.withLockedValue { $0.all.members }
+        recipients(channel: nil) { $0.all.members }
     }
 
     /// Subscribers of any of `channels`, each once.
     func subscribers(of channels: [String]) -> ContiguousArray<Socket> {
-        state.withLockedValue { state in
-            if channels.count == 1 { return state.channels[channels[0]]?.members ?? [] }
+        if channels.count == 1 {
+            return recipients(channel: channels[0]) { $0.channels[channels[0]]?.members ?? [] }
+        }
+        return state.withLockedValue { state in
             var seen = IdentitySet<Socket>()
             for channel in channels {
                 for socket in state.channels[channel]?.members ?? [] { seen.insert(socket) }
@@ -64,5 +80,47 @@ final class NamespaceRegistry: @unchecked Sendable {
         }
     }
 
+    /// The members of `channel` (nil: the whole namespace), from this thread's cache when
+    /// nothing changed since it was filled.
+    private func recipients(channel: String?, read: (State) -> ContiguousArray<Socket>) -> ContiguousArray<Socket> {
+        let cache = RecipientCache.current
+        let key = RecipientCache.Key(registry: ObjectIdentifier(self), channel: channel)
+        let current = version.load(ordering: .acquiring)
+        if let entry = cache.entries[key], entry.version == current { return entry.members }
+        let (members, readAt) = state.withLockedValue { (read($0), version.load(ordering: .relaxed)) }
+        cache.store(key, version: readAt, members: members)
+        return members
+    }
+
     var count: Int { state.withLockedValue { $0.byID.count } }
+}
+
+/// One thread's recipient lists, each with the registry version it was read at.
+///
+/// `@unchecked Sendable` only to live in a `ThreadSpecificVariable`: each thread has its own,
+/// and no other thread ever sees it.
+final class RecipientCache: @unchecked Sendable {
+    struct Key: Hashable {
+        var registry: ObjectIdentifier
+        var channel: String?
+    }
+
+    private(set) var entries: [Key: (version: UInt64, members: ContiguousArray<Socket>)] = [:]
+    /// Lists kept per thread. A list holds its sockets until it is replaced, so the cache is
+    /// emptied whenever it fills rather than growing with every channel ever broadcast to.
+    private static let capacity = 256
+
+    private static let perThread = ThreadSpecificVariable<RecipientCache>()
+
+    static var current: RecipientCache {
+        if let cache = perThread.currentValue { return cache }
+        let cache = RecipientCache()
+        perThread.currentValue = cache
+        return cache
+    }
+
+    func store(_ key: Key, version: UInt64, members: ContiguousArray<Socket>) {
+        if entries.count >= Self.capacity, entries[key] == nil { entries.removeAll(keepingCapacity: true) }
+        entries[key] = (version, members)
+    }
 }

@@ -10,7 +10,7 @@ import SocketIOCodec
 ///
 /// A `Service`, so that `sio` (and tests) run it in a `ServiceGroup` that turns SIGINT/SIGTERM
 /// into an orderly stop.
-public final class Server: Service, @unchecked Sendable {
+public final class Server: Service, Sendable {
     private let context: ServerContext
     private let group: MultiThreadedEventLoopGroup
     private let boundAddress: EventLoopPromise<SocketAddress>

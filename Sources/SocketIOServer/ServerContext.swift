@@ -3,7 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// What every connection of one server shares: configuration, application, and the registries.
-final class ServerContext: @unchecked Sendable {
+final class ServerContext: Sendable {
     let configuration: ServerConfiguration
     let application: Application
     let logger: Logger

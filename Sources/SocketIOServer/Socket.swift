@@ -5,6 +5,11 @@ import SocketIOCodec
 ///
 /// Its methods may be called from any thread; they hop to the socket's event loop, so calls
 /// made from one thread reach the client in the order they were made.
+///
+/// `@unchecked Sendable`: handlers on any thread hold it, but its mutable state is touched on
+/// `eventLoop` only — every method that changes it hops there first — and a broadcast on that
+/// loop writes straight through without a closure per recipient, which a loop-bound box would
+/// cost in a check per access.
 public final class Socket: @unchecked Sendable {
     /// The Socket.IO socket id, as the client sees it in `socket.id`.
     public let id: String

@@ -7,6 +7,9 @@ import NIOCore
 /// once upgraded. Within a tick they are gathered in one buffer (the first message's shared
 /// bytes are taken as they are; later ones are appended), which is written and flushed once at
 /// the end of the tick: one pass through NIO's write path per socket, not one per message.
+///
+/// `@unchecked Sendable`: a session on another loop holds it; `write` hops to the channel's
+/// loop, and everything mutable is touched there only.
 final class WebSocketOutput: @unchecked Sendable {
     let channel: Channel
     /// The channel's loop, kept: asking the channel for it on every write costs a getter call.

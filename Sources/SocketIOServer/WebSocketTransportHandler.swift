@@ -146,3 +146,7 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
         context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 }
+
+/// Confined to its channel's event loop, as NIO's own handlers are.
+@available(*, unavailable)
+extension WebSocketTransportHandler: Sendable {}

@@ -29,18 +29,21 @@ struct AdminClient {
 
     /// Sends one request; returns the HTTP status and the parsed JSON body.
     func request(_ method: HTTPMethod, _ path: String, body: JSONValue? = nil) async throws -> (Int, JSONValue) {
-        let collector = ResponseCollector()
+        let response = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: (Int, [UInt8]).self)
         let channel: Channel
         do {
             channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.seconds(5))
                 .channelInitializer { channel in
-                    channel.pipeline.addHTTPClientHandlers().flatMap { channel.pipeline.addHandler(collector) }
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandler(ResponseCollector(response: response))
+                    }
                 }
                 .connect(host: host, port: port).get()
         } catch {
             let failure = Failure(description: "cannot reach the admin endpoint at \(host):\(port) (is sio serve running?): \(SioCommand.oneLine(error))")
-            collector.response.fail(failure)  // nobody will answer it: no promise is left behind
+            response.fail(failure)  // nobody will answer it: no promise is left behind
             throw failure
         }
         var headers = HTTPHeaders()
@@ -53,19 +56,24 @@ struct AdminClient {
         channel.write(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)), promise: nil)
         channel.write(HTTPClientRequestPart.body(.byteBuffer(payload)), promise: nil)
         try await channel.writeAndFlush(HTTPClientRequestPart.end(nil)).get()
-        let (status, bytes) = try await collector.response.futureResult.get()
+        let (status, bytes) = try await response.futureResult.get()
         _ = try? await channel.close().get()
         let json = (try? JSONValue(parsing: bytes)) ?? .object([("error", .string(String(decoding: bytes, as: UTF8.self)))])
         return (status, json)
     }
 }
 
-private final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
+/// Gathers one HTTP response and completes `response` with it.
+private final class ResponseCollector: ChannelInboundHandler {
     typealias InboundIn = HTTPClientResponsePart
 
-    let response: EventLoopPromise<(Int, [UInt8])> = MultiThreadedEventLoopGroup.singleton.next().makePromise()
+    private let response: EventLoopPromise<(Int, [UInt8])>
     private var status = 0
     private var body: [UInt8] = []
+
+    init(response: EventLoopPromise<(Int, [UInt8])>) {
+        self.response = response
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -84,3 +92,7 @@ private final class ResponseCollector: ChannelInboundHandler, @unchecked Sendabl
         context.close(promise: nil)
     }
 }
+
+/// Confined to its channel's event loop, as NIO's own handlers are.
+@available(*, unavailable)
+extension ResponseCollector: Sendable {}

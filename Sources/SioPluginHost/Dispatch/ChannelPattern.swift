@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import CSioRegex
-import NIOConcurrencyHelpers
 
 /// A handler's channel binding: a regular expression matched at the start of channel names,
 /// as Python's `re.match` does in the seed.
@@ -12,7 +11,10 @@ import NIOConcurrencyHelpers
 /// not run backreferences or lookaround; such a pattern is refused when the plugin registers
 /// it, with RE2's reason (docs/events.md, "Pattern syntax").
 ///
-/// Matches are memoised: the same few channels are tested on every event of a socket.
+/// Matches are not memoised: a memo shared by the loops needs a lock per handler per event,
+/// which costs what RE2 takes to match a channel name of a few dozen bytes.
+///
+/// `@unchecked Sendable`: a compiled RE2 is immutable and may be matched from any thread.
 final class ChannelPattern: @unchecked Sendable {
     struct CompileError: Error, CustomStringConvertible {
         var description: String
@@ -20,8 +22,6 @@ final class ChannelPattern: @unchecked Sendable {
 
     let source: String
     private let regex: OpaquePointer
-    private let memo = NIOLockedValueBox<[String: Bool]>([:])
-    private static let memoLimit = 10_000
 
     init(_ source: String) throws(CompileError) {
         self.source = source
@@ -43,16 +43,10 @@ final class ChannelPattern: @unchecked Sendable {
     }
 
     func matches(_ channel: String) -> Bool {
-        if let known = memo.withLockedValue({ $0[channel] }) { return known }
         var name = channel
-        let result = name.withUTF8 { bytes in
+        return name.withUTF8 { bytes in
             bytes.withMemoryRebound(to: CChar.self) { sio_regex_match_prefix(regex, $0.baseAddress, $0.count) == 1 }
         }
-        memo.withLockedValue { memo in
-            if memo.count >= Self.memoLimit { memo.removeAll(keepingCapacity: true) }
-            memo[channel] = result
-        }
-        return result
     }
 
     func matchesAny(_ channels: some Sequence<String>) -> Bool {

@@ -6,7 +6,7 @@ import Logging
 /// A handler runs on its socket's network thread; one that blocks stalls every socket of that
 /// loop, so the operator must hear which one it is, while it happens: plugin, version, event and
 /// socket, within a tick (100 ms) of passing the threshold.
-final class HandlerWatchdog: @unchecked Sendable {
+final class HandlerWatchdog: Sendable {
     private let threshold: Duration
     private let logger: Logger
     static let repeatEvery: Duration = .seconds(10)

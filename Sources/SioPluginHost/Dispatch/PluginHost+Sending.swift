@@ -11,11 +11,11 @@ extension PluginHost {
     // MARK: Sending
 
     func sendMessage(_ value: JSONValue, namespace: String, channels: [String]? = nil, excluding: String? = nil) {
-        server.withLockedValue { $0 }?.emit(namespace: namespace, event: "message", [value], channels: channels, excluding: excluding)
+        attached.load()?.emit(namespace: namespace, event: "message", [value], channels: channels, excluding: excluding)
     }
 
     public func outOfBandBroadcast(_ value: JSONValue, namespace: String, channel: String?) -> DeliveryResult {
-        guard let server = server.withLockedValue({ $0 }) else { return .noSocket("server not running") }
+        guard let server = attached.load() else { return .noSocket("server not running") }
         let reached = server.emit(namespace: namespace, event: "message", [value], channels: channel.map { [$0] })
         if reached == 0 {
             return .noSocket(channel.map { "no socket on channel \($0)" } ?? "no socket connected to \(namespace)")
@@ -24,7 +24,7 @@ extension PluginHost {
     }
 
     public func outOfBandSend(_ value: JSONValue, namespace: String, socketID: String) -> DeliveryResult {
-        guard let socket = server.withLockedValue({ $0 })?.socket(id: socketID, namespace: namespace) else {
+        guard let socket = attached.load()?.socket(id: socketID, namespace: namespace) else {
             return .noSocket("no socket with id \(socketID)")
         }
         socket.emit("message", [value])

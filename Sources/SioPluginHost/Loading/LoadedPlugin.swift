@@ -6,6 +6,11 @@ import NIOConcurrencyHelpers
 /// The `sio_plugin *` the plugin sees is a number, never reused, that `PluginHandles` maps back
 /// here until the plugin is retired or refused; a plugin thread that calls in after that gets
 /// `SIO_ERR_STATE`, not a dangling object.
+///
+/// `@unchecked Sendable`: what changes (handlers, content hash, retirement) changes during
+/// `init` or a reload, under the host's reload lock and before or after the plugin is in a
+/// published `PluginSet`; event loops only read a published plugin. `info` points into the
+/// mapped image, read-only, and lives as long as `image`.
 final class LoadedPlugin: @unchecked Sendable {
     let file: String
     /// The file's content, kept to start this build afresh should its successor fail to

@@ -8,6 +8,9 @@ import Foundation
 /// The copy is what makes `cp new.so plugins/x.so` over a live file safe: the server never
 /// maps the file in the plugins directory, so truncating it cannot SIGBUS the process. Each
 /// copy gets a unique name, because glibc hands back the cached handle for a path it has open.
+///
+/// `@unchecked Sendable`: dlopen's handle may be used from any thread, and `isClosed` is set
+/// once, by the reload that unmaps the image, under the host's reload lock.
 final class PluginImage: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
     /// Swift images must stay mapped: unloading Swift code leaves runtime metadata dangling.

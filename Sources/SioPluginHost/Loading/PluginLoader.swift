@@ -2,6 +2,9 @@ import CSioPlugin
 import Foundation
 
 /// Turns a plugin file into a `LoadedPlugin`, or says why not.
+///
+/// `@unchecked Sendable`: its one mutable field, the copy serial, is touched under the host's
+/// reload lock only (one reload at a time).
 final class PluginLoader: @unchecked Sendable {
     /// Where private copies of plugin files are mapped from; only the server's user can write it.
     let privateDirectory: String

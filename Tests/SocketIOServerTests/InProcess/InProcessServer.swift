@@ -7,7 +7,7 @@ import SocketIOCodec
 @testable import SocketIOServer
 
 /// What the application saw, for assertions.
-final class RecordingApplication: Application, @unchecked Sendable {
+final class RecordingApplication: Application, Sendable {
     let events = NIOLockedValueBox<[String]>([])
     let sockets = NIOLockedValueBox<[Socket]>([])
 

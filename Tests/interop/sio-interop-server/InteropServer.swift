@@ -7,7 +7,7 @@ import SocketIOServer
 
 /// A scripted application for the interop tests: each event name asks for one server behaviour,
 /// so that real clients can check every direction of the protocol without plugins.
-final class InteropApplication: Application, @unchecked Sendable {
+final class InteropApplication: Application, Sendable {
     let server = NIOLockedValueBox<Server?>(nil)
 
     func connect(_ socket: Socket, auth: JSONValue?) -> ConnectDecision {
