@@ -23,6 +23,10 @@ def measure(binary, workdir, plugin, scenario):
     run.RELEASE = binary.parent  # Server starts RELEASE/sio
     if scenario == "cpu":
         return run.handler_cost(workdir, plugin, quick=False)["server_cpu_us_per_publish"]
+    if scenario == "idle":
+        # RSS per idle WebSocket connection at 19,000 (the generator's sio-load must sit beside
+        # each build's sio: run.idle_rss starts it from there).
+        return run.idle_rss("sio", workdir, plugin, 19000)["kib_per_connection"]
     if scenario == "fixed":
         # Server CPU per delivery at a fixed 800,000 deliveries/s (1 → 100): steadier than the
         # maximum rate, which moves ±15 % between identical runs on a busy machine.
@@ -42,7 +46,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--candidate", type=pathlib.Path, default=run.RELEASE, help="a release build directory (default: this checkout's)")
     parser.add_argument("--scenarios", default="10,100,1000,cpu,fixed",
-                        help="comma-separated: subscriber counts (maximum rate), cpu, fixed")
+                        help="comma-separated: subscriber counts (maximum rate), cpu, fixed, idle")
     args = parser.parse_args()
     candidate = args.candidate / "sio"
     loader = run.RELEASE / "sio-load"
@@ -76,6 +80,7 @@ def main():
         base = statistics.median(figures[("baseline", scenario)])
         cand = statistics.median(figures[("candidate", scenario)])
         label = {"cpu": "server CPU per relayed message, µs (lower is better)",
+                 "idle": "RSS per idle WebSocket connection at 19,000, KiB (lower is better)",
                  "fixed": "server CPU per delivery at 800k deliveries/s, ns (lower is better)"}.get(
             scenario, f"fan-out 1 → {scenario}, deliveries/s")
         print(f"| {label} | {base:,.1f} | {cand:,.1f} | {cand / base:.3f} |")

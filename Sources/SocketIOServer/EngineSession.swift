@@ -24,13 +24,12 @@ final class EngineSession: @unchecked Sendable {
 
     /// The scheduled callbacks of the heartbeat and the CONNECT deadline.
     private struct Heartbeat {
-        var ping: NIOScheduledCallback?
-        var pongDeadline: NIOScheduledCallback?
+        /// The next ping or, once it is sent, the deadline of its pong: never both.
+        var next: NIOScheduledCallback?
         var connectDeadline: NIOScheduledCallback?
 
         mutating func cancelAll() {
-            ping?.cancel()
-            pongDeadline?.cancel()
+            next?.cancel()
             connectDeadline?.cancel()
             self = Heartbeat()
         }
@@ -155,8 +154,6 @@ final class EngineSession: @unchecked Sendable {
         case .message:
             socketIO.receive(packet)
         case .pong:
-            heartbeat.pongDeadline?.cancel()
-            heartbeat.pongDeadline = nil
             schedulePing()
         case .ping:
             send([EngineIOPacket(.pong, payload: packet.payload)])
@@ -192,9 +189,10 @@ final class EngineSession: @unchecked Sendable {
 
     // MARK: Heartbeat and close
 
+    /// Replaces whatever the heartbeat waits for (a pong, or the next ping) by the next ping.
     private func schedulePing() {
-        heartbeat.ping?.cancel()
-        heartbeat.ping = schedule(.ping, in: context.configuration.pingInterval)
+        heartbeat.next?.cancel()
+        heartbeat.next = schedule(.ping, in: context.configuration.pingInterval)
     }
 
     private func schedule(_ kind: SessionTimer.Kind, in milliseconds: Int64) -> NIOScheduledCallback? {
@@ -204,11 +202,10 @@ final class EngineSession: @unchecked Sendable {
     fileprivate func timerFired(_ kind: SessionTimer.Kind) {
         switch kind {
         case .ping:
-            heartbeat.ping = nil
+            heartbeat.next = schedule(.pongDeadline, in: context.configuration.pingTimeout)
             send([EngineIOPacket(.ping)])
-            heartbeat.pongDeadline = schedule(.pongDeadline, in: context.configuration.pingTimeout)
         case .pongDeadline:
-            heartbeat.pongDeadline = nil
+            heartbeat.next = nil
             close(reason: .pingTimeout)
         case .connectDeadline:
             heartbeat.connectDeadline = nil

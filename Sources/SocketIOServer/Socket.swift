@@ -15,7 +15,7 @@ public final class Socket: @unchecked Sendable {
     public let id: String
     public let request: HandshakeRequest
     /// The Engine.IO session id underneath.
-    public let sessionID: String
+    public var sessionID: String { session.id }
     public var namespace: String { namespaceRegistry.name }
     public var eventLoop: EventLoop { session.eventLoop }
     /// Free for the application; the core never reads it. Touch it on `eventLoop` only.
@@ -61,7 +61,6 @@ public final class Socket: @unchecked Sendable {
     init(namespace: NamespaceRegistry, session: EngineSession) {
         self.id = Identifier.make()
         self.request = session.request
-        self.sessionID = session.id
         self.namespaceRegistry = namespace
         self.session = session
     }

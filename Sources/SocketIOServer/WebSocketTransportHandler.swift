@@ -38,7 +38,7 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
                 return
             }
             self.session = session
-            output.overflowed = { session.eventLoop.execute { session.slowConsumer(channel) } }
+            output.session = session
             session.eventLoop.execute {
                 if !session.attachProbe(output) { channel.close(promise: nil) }
             }
@@ -49,7 +49,7 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
                 return
             }
             self.session = session
-            output.overflowed = { session.eventLoop.execute { session.slowConsumer(channel) } }
+            output.session = session
             session.open()
         }
     }

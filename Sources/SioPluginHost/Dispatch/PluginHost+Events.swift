@@ -135,7 +135,7 @@ extension PluginHost {
         event.struct_size = MemoryLayout<sio_event>.size
         event.kind = kind
         event.socket = handle
-        event.request = state.request.pointer
+        event.request = state.request
         event.socket_id = scope.arena.buf(socket.id)
         event.nsp = scope.arena.buf(socket.namespace)
         fill(&event, scope)

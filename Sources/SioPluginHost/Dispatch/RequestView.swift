@@ -1,58 +1,33 @@
 import CSioPlugin
 import SocketIOServer
 
-/// The `sio_request` of a socket, built once per socket: the request never changes, and
-/// handlers read it on every event.
+/// The `sio_request` of a socket, built once per socket (`SocketState`): the request never
+/// changes, and handlers read it on every event.
 ///
-/// It lives as long as its socket, idle or not, so it is laid out in one allocation — the
-/// struct, then the header array, then every string NUL-terminated — rather than one per
-/// string: a browser's request has some thirty of those.
-final class RequestView {
-    private let block: UnsafeMutableRawPointer
-    let pointer: UnsafePointer<sio_request>
-
-    init(_ request: HandshakeRequest) {
-        let headerOffset = Self.aligned(MemoryLayout<sio_request>.stride, to: MemoryLayout<sio_header>.alignment)
-        let textOffset = headerOffset + request.headers.count * MemoryLayout<sio_header>.stride
-        let strings = [request.method, request.path, request.query, request.remoteAddress]
-            + request.headers.flatMap { [$0.name, $0.value] }
-        let size = textOffset + strings.reduce(0) { $0 + $1.utf8.count + 1 }
-        block = .allocate(byteCount: size, alignment: max(MemoryLayout<sio_request>.alignment, MemoryLayout<sio_header>.alignment))
-
-        var cursor = block + textOffset
-        func copy(_ string: String) -> sio_buf {
-            var string = string
-            let count = string.withUTF8 { bytes -> Int in
-                if let base = bytes.baseAddress { cursor.copyMemory(from: base, byteCount: bytes.count) }
-                return bytes.count
-            }
-            cursor.storeBytes(of: 0, toByteOffset: count, as: UInt8.self)  // NUL, for C convenience
-            defer { cursor += count + 1 }
-            return count == 0 ? sio_buf(ptr: nil, len: 0) : sio_buf(ptr: cursor.assumingMemoryBound(to: CChar.self), len: count)
-        }
-
-        let headers = (block + headerOffset).bindMemory(to: sio_header.self, capacity: request.headers.count)
+/// Its strings and headers are the request's own storage, which `HandshakeRequest` lays out as
+/// the `sio_buf` and `sio_header` arrays C reads (checked by `layoutMatches`): only the
+/// `sio_request` itself is allocated here, and it is valid while `request` is alive.
+enum RequestView {
+    static func make(_ request: HandshakeRequest) -> UnsafeMutablePointer<sio_request> {
+        precondition(layoutMatches, "HandshakeRequest's string table no longer has the layout of sio_buf")
+        let table = request.cStringTable.assumingMemoryBound(to: sio_buf.self)
         var view = sio_request()
         view.struct_size = MemoryLayout<sio_request>.size
-        view.method = copy(request.method)
-        view.path = copy(request.path)
-        view.query = copy(request.query)
-        view.remote_addr = copy(request.remoteAddress)
-        for (index, header) in request.headers.enumerated() {
-            (headers + index).initialize(to: sio_header(name: copy(header.name), value: copy(header.value)))
-        }
-        view.headers = request.headers.isEmpty ? nil : UnsafePointer(headers)
-        view.header_count = request.headers.count
-        let pointer = block.bindMemory(to: sio_request.self, capacity: 1)
+        view.method = table[0]
+        view.path = table[1]
+        view.query = table[2]
+        view.remote_addr = table[3]
+        view.headers = request.headerCount == 0 ? nil : UnsafeRawPointer(table + 4).assumingMemoryBound(to: sio_header.self)
+        view.header_count = request.headerCount
+        let pointer = UnsafeMutablePointer<sio_request>.allocate(capacity: 1)
         pointer.initialize(to: view)
-        self.pointer = UnsafePointer(pointer)
+        return pointer
     }
 
-    deinit {
-        block.deallocate()
-    }
-
-    private static func aligned(_ offset: Int, to alignment: Int) -> Int {
-        (offset + alignment - 1) / alignment * alignment
-    }
+    /// The request's table is pairs of a pointer and an `Int`: a `sio_buf`, and two of them a
+    /// `sio_header`.
+    static let layoutMatches = MemoryLayout<sio_buf>.stride == MemoryLayout<UnsafePointer<CChar>?>.stride + MemoryLayout<Int>.stride
+        && MemoryLayout<sio_buf>.offset(of: \.len) == MemoryLayout<UnsafePointer<CChar>?>.stride
+        && MemoryLayout<sio_header>.stride == 2 * MemoryLayout<sio_buf>.stride
+        && MemoryLayout<sio_header>.offset(of: \.value) == MemoryLayout<sio_buf>.stride
 }

@@ -1,13 +1,21 @@
+import CSioPlugin
 import SocketIOServer
 
 /// What the host keeps per socket: the context of the ABI, alive from connect to finish and
 /// independent of any plugin, so reloads leave it untouched.
 final class SocketState {
     var context: [[UInt8]: [UInt8]] = [:]
-    let request: RequestView
+    /// The socket's request as C reads it (`RequestView`), valid while `handshake` is kept.
+    let request: UnsafePointer<sio_request>
+    private let handshake: HandshakeRequest
 
     init(request: HandshakeRequest) {
-        self.request = RequestView(request)
+        self.handshake = request
+        self.request = UnsafePointer(RequestView.make(request))
+    }
+
+    deinit {
+        UnsafeMutablePointer(mutating: request).deallocate()
     }
 }
 
