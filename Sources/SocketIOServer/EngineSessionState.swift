@@ -54,21 +54,22 @@ struct EngineSessionState<WebSocket: AnyObject, Poll> {
         case overflow
     }
 
-    mutating func send(_ packets: [EngineIOPacket], limit: Int) -> SendAction {
+    /// `packets` is only evaluated for a polling session: a WebSocket takes the message's
+    /// frames, and a broadcast reaches most sockets through this path.
+    mutating func send(_ packets: @autoclosure () -> [EngineIOPacket], limit: Int) -> SendAction {
+        if case .webSocket(let webSocket) = state { return .write(webSocket) }
         switch state {
-        case .closed, .draining:
+        case .closed, .draining, .webSocket:
             return .none
-        case .webSocket(let webSocket):
-            return .write(webSocket)
         case .polling(var outbox, let poll):
-            outbox.append(contentsOf: packets)
+            outbox.append(contentsOf: packets())
             if outbox.bytes > limit {
                 state = .polling(outbox: outbox, poll: poll)
                 return .overflow
             }
             return flush(&outbox, poll) { .polling(outbox: $0, poll: $1) }
         case .probing(var outbox, let poll, let probe):
-            outbox.append(contentsOf: packets)
+            outbox.append(contentsOf: packets())
             if outbox.bytes > limit {
                 state = .probing(outbox: outbox, poll: poll, probe: probe)
                 return .overflow

@@ -34,10 +34,17 @@ public struct PluginProbe: Sendable {
         let arguments = command + [path]
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
+        // The child's stdout is a pipe whose far end closes when the child ends: the parent
+        // sleeps in poll() until then (or the timeout) instead of asking waitpid every
+        // millisecond.
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else { return .cannotRun("pipe failed: errno \(errno)") }
+        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        defer { close(ends[0]) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, ends[1], 1)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         // Swift's crash backtracer would catch the child's signal and exit in its own way (and
         // slowly): the child is to die of the signal itself.
@@ -51,21 +58,37 @@ public struct PluginProbe: Sendable {
         defer { for pointer in environment { free(pointer) } }
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, command[0], &actions, nil, &argv, &environment)
+        close(ends[1])
         guard spawned == 0 else { return .cannotRun("cannot start the probe process \(command[0]): errno \(spawned)") }
 
         let deadline = ContinuousClock.now + timeout
         var status: Int32 = 0
-        while true {
-            let reaped = waitpid(pid, &status, WNOHANG)
-            if reaped == pid { break }
-            if reaped < 0 && errno != EINTR { return .cannotRun("waitpid failed: errno \(errno)") }
-            if ContinuousClock.now > deadline {
-                kill(pid, SIGKILL)
-                _ = waitpid(pid, &status, 0)
-                return .hung
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        waiting: while true {
+            let left = deadline - ContinuousClock.now
+            let milliseconds = max(0, Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+            var poller = pollfd(fd: ends[0], events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, milliseconds)
+            if ready < 0 && errno == EINTR { continue }
+            if ready > 0 {
+                // Whatever the child prints is read and dropped; end of file means it ended.
+                let count = buffer.withUnsafeMutableBytes { read(ends[0], $0.baseAddress, $0.count) }
+                if count > 0 || (count < 0 && errno == EINTR) { continue }
+                break waiting
             }
-            usleep(1000)
+            // The time is up; a child that ended while a descendant keeps the pipe open is not hung.
+            if waitpid(pid, &status, WNOHANG) == pid { return Self.verdict(status) }
+            kill(pid, SIGKILL)
+            _ = waitpid(pid, &status, 0)
+            return .hung
         }
+        while waitpid(pid, &status, 0) < 0 {
+            guard errno == EINTR else { return .cannotRun("waitpid failed: errno \(errno)") }
+        }
+        return Self.verdict(status)
+    }
+
+    private static func verdict(_ status: Int32) -> Verdict {
         let signal = status & 0x7f
         if signal != 0 && signal != 0x7f { return .crashed(signal: signal) }
         let code = (status >> 8) & 0xff
