@@ -11,9 +11,11 @@ public struct BinaryPacketAssembler: Sendable {
         case needMore
     }
 
+    /// `indirect`: every connection holds an assembler, and few ever collect; boxed, the state
+    /// costs an idle connection a pointer instead of a whole packet.
     private enum State: Sendable {
         case idle
-        case collecting(SocketIOPacket, [ByteBuffer])
+        indirect case collecting(SocketIOPacket, [ByteBuffer])
     }
 
     private var state: State = .idle

@@ -45,7 +45,13 @@ public struct WebSocketFrameParser {
     /// The next complete output, or nil until more bytes arrive. Nil for good after a `.fail`.
     public mutating func next() -> Output? {
         while !failed {
-            guard let frame = readFrame() else { return nil }
+            guard let frame = readFrame() else {
+                // Everything read was parsed: let go of the read buffer, which `append` took as
+                // it was. Held, it would keep the channel from reusing it for the next read
+                // (NIO reuses only a buffer nobody else holds) and cost an allocation per read.
+                if buffer.readableBytes == 0 { buffer = ByteBuffer() }
+                return nil
+            }
             switch frame {
             case .fail(let code):
                 return fail(code)

@@ -17,8 +17,8 @@ final class RequestViewTests: XCTestCase {
         let request = HandshakeRequest(method: "GET", path: "/socket.io/", query: "EIO=4&transport=websocket&name=Zoë",
                                        headers: [("Host", "chat.example"), ("X-Empty", ""), ("User-Agent", String(repeating: "agent/1.0 ", count: 40))],
                                        remoteAddress: "203.0.113.9")
-        let state = SocketState(request: request)
-        let c = state.request.pointee
+        let arena = CArena()
+        let c = RequestView.make(request, in: arena).pointee
         XCTAssertEqual(c.struct_size, MemoryLayout<sio_request>.size)
         XCTAssertEqual(string(c.method), "GET")
         XCTAssertEqual(string(c.path), "/socket.io/")
@@ -34,8 +34,8 @@ final class RequestViewTests: XCTestCase {
 
     func testARequestWithoutHeaders() {
         let request = HandshakeRequest(method: "GET", path: "/", query: "", headers: [], remoteAddress: "")
-        let state = SocketState(request: request)
-        let c = state.request.pointee
+        let arena = CArena()
+        let c = RequestView.make(request, in: arena).pointee
         XCTAssertNil(c.headers)
         XCTAssertEqual(c.header_count, 0)
         XCTAssertNil(string(c.query))

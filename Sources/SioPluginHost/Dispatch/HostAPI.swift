@@ -100,13 +100,13 @@ enum HostAPI {
         }
         api.context_get = { socket, key, out in
             guard let scope = EventScope.from(socket), let out else { return SIO_ERR_STATE }
-            guard let value = scope.socket.hostState.context[key.bytes] else { return SIO_ERR_NOT_FOUND }
+            guard let value = scope.socket.existingHostState?.context[key.bytes] else { return SIO_ERR_NOT_FOUND }
             out.pointee = scope.arena.buf(value)
             return SIO_OK
         }
         api.context_delete = { socket, key in
             guard let scope = EventScope.from(socket) else { return SIO_ERR_STATE }
-            return scope.socket.hostState.context.removeValue(forKey: key.bytes) == nil ? SIO_ERR_NOT_FOUND : SIO_OK
+            return scope.socket.existingHostState?.context.removeValue(forKey: key.bytes) == nil ? SIO_ERR_NOT_FOUND : SIO_OK
         }
         api.oob_broadcast = { plugin, namespace, message in
             guard let plugin = LoadedPlugin.from(plugin) else { return SIO_ERR_STATE }

@@ -123,7 +123,6 @@ extension PluginHost {
         }
         let plugins = generation.plugins
         guard !plugins.isEmpty else { return .completed }
-        let state = socket.hostState
         let scope = EventScope(socket: socket, host: self)
         guard let handle = thread.open(scope) else {
             logger.error("events nested too deeply; handlers not run", metadata: ["socket": "\(socket.id)"])
@@ -135,7 +134,7 @@ extension PluginHost {
         event.struct_size = MemoryLayout<sio_event>.size
         event.kind = kind
         event.socket = handle
-        event.request = state.request
+        event.request = RequestView.make(socket.request, in: scope.arena)
         event.socket_id = scope.arena.buf(socket.id)
         event.nsp = scope.arena.buf(socket.namespace)
         fill(&event, scope)

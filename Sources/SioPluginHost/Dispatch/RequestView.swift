@@ -1,14 +1,14 @@
 import CSioPlugin
 import SocketIOServer
 
-/// The `sio_request` of a socket, built once per socket (`SocketState`): the request never
-/// changes, and handlers read it on every event.
+/// The `sio_request` of an event.
 ///
 /// Its strings and headers are the request's own storage, which `HandshakeRequest` lays out as
-/// the `sio_buf` and `sio_header` arrays C reads (checked by `layoutMatches`): only the
-/// `sio_request` itself is allocated here, and it is valid while `request` is alive.
+/// the `sio_buf` and `sio_header` arrays C reads (checked by `layoutMatches`): only the small
+/// `sio_request` itself is made, in the event's arena, so an idle socket keeps no copy of its
+/// request for C. The socket holds the request, so it outlives the event.
 enum RequestView {
-    static func make(_ request: HandshakeRequest) -> UnsafeMutablePointer<sio_request> {
+    static func make(_ request: HandshakeRequest, in arena: CArena) -> UnsafePointer<sio_request> {
         precondition(layoutMatches, "HandshakeRequest's string table no longer has the layout of sio_buf")
         let table = request.cStringTable.assumingMemoryBound(to: sio_buf.self)
         var view = sio_request()
@@ -19,9 +19,7 @@ enum RequestView {
         view.remote_addr = table[3]
         view.headers = request.headerCount == 0 ? nil : UnsafeRawPointer(table + 4).assumingMemoryBound(to: sio_header.self)
         view.header_count = request.headerCount
-        let pointer = UnsafeMutablePointer<sio_request>.allocate(capacity: 1)
-        pointer.initialize(to: view)
-        return pointer
+        return arena.value(view)
     }
 
     /// The request's table is pairs of a pointer and an `Int`: a `sio_buf`, and two of them a
