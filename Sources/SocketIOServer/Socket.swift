@@ -26,7 +26,9 @@ public final class Socket: @unchecked Sendable {
     private var channelSet: Set<String> = []
     private var pendingAcks: [Int: ([JSONValue], [ByteBuffer]) -> Void] = [:]
     private var nextAckID = 0
-    private var lifecycle = Lifecycle.connecting(beforeConnect: [])
+    /// Unchecked exclusivity, as `EngineSession.state`: read on every delivery, touched on
+    /// `eventLoop` only, and only read or replaced whole.
+    @exclusivity(unchecked) private var lifecycle = Lifecycle.connecting(beforeConnect: [])
     /// `--max-events-per-second`, when set: boxed, so that a socket without a limit pays one
     /// pointer for it. Touched on `eventLoop` only.
     var rateLimiter: RateLimiterBox?

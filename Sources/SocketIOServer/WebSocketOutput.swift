@@ -16,7 +16,9 @@ final class WebSocketOutput: @unchecked Sendable {
     private let loop: EventLoop
     private let flusher: FlushBatcher
     private var context: ChannelHandlerContext?
-    private var pending: ByteBuffer?
+    /// Unchecked exclusivity, as `EngineSession.state`: appended to on every delivery, on the
+    /// channel's loop only, by code that calls nothing while it holds it.
+    @exclusivity(unchecked) private var pending: ByteBuffer?
     /// More than this waits to be written: the client does not read (`maxOutboundBytes`).
     private let limit: Int
     /// Told, on its own loop, when the unsent bytes pass `limit`. A reference rather than a
