@@ -36,8 +36,11 @@ public final class Socket: @unchecked Sendable {
     /// Where the socket is in its life, touched on `eventLoop` only.
     private enum Lifecycle {
         /// The application's `connect` runs: what it emits waits in `beforeConnect`, to go
-        /// right after the CONNECT acknowledgement.
+        /// after the CONNECT acknowledgement.
         case connecting(beforeConnect: [OutboundMessage])
+        /// The acknowledgement is on its way alone; what `connect` emitted, and anything sent
+        /// since, follows in a write of its own `acknowledgementGap` later (see `connected()`).
+        case acknowledging(queued: [OutboundMessage])
         case connected
         /// Disconnected, or refused: nothing more is sent, joined or answered.
         case finished
@@ -46,6 +49,14 @@ public final class Socket: @unchecked Sendable {
     private var isConnected: Bool {
         if case .connected = lifecycle { return true }
         return false
+    }
+
+    /// Connected as the client sees it: acknowledged, whether or not the queue went out yet.
+    private var isAccepted: Bool {
+        switch lifecycle {
+        case .connected, .acknowledging: return true
+        case .connecting, .finished: return false
+        }
     }
 
     private var isFinished: Bool {
@@ -67,10 +78,27 @@ public final class Socket: @unchecked Sendable {
         self.session = session
     }
 
+    /// How long what `connect` emitted waits behind the CONNECT acknowledgement. A client that
+    /// handles all the messages of one read together before running its continuations — Node's
+    /// `ws` does, and the official protocol test suite awaits the acknowledgement, then the next
+    /// message — would otherwise see the event before it knows it is connected, and lose it.
+    static let acknowledgementGap: TimeAmount = .milliseconds(1)
+
+    /// The CONNECT acknowledgement was just sent.
     func connected() {
         guard case .connecting(let beforeConnect) = lifecycle else { return }
+        guard !beforeConnect.isEmpty else {
+            lifecycle = .connected
+            return
+        }
+        lifecycle = .acknowledging(queued: beforeConnect)
+        _ = try? session.eventLoop.scheduleCallback(in: Self.acknowledgementGap, handler: ReleaseQueued(socket: self))
+    }
+
+    fileprivate func releaseQueued() {
+        guard case .acknowledging(let queued) = lifecycle else { return }
         lifecycle = .connected
-        for message in beforeConnect { session.send(message) }
+        for message in queued { session.send(message) }
     }
 
     func markFinished() {
@@ -86,9 +114,19 @@ public final class Socket: @unchecked Sendable {
             lifecycle = .finished  // not copied on append
             beforeConnect.append(message)
             lifecycle = .connecting(beforeConnect: beforeConnect)
+        case .acknowledging:
+            queue(message)
         case .finished:
             break
         }
+    }
+
+    /// Behind what waits for the acknowledgement to go out alone, in order.
+    private func queue(_ message: OutboundMessage) {
+        guard case .acknowledging(var queued) = lifecycle else { return }
+        lifecycle = .finished  // not copied on append
+        queued.append(message)
+        lifecycle = .acknowledging(queued: queued)
     }
 
     private func onLoop(_ body: @escaping @Sendable () -> Void) {
@@ -136,10 +174,10 @@ public final class Socket: @unchecked Sendable {
     /// cheaper than asking each socket's loop whether it is the current thread.
     func sendEncoded(_ message: OutboundMessage, callerLoop: EventLoop?) {
         if let callerLoop, callerLoop === session.eventLoop {
-            if isConnected { session.send(message) }
+            if isConnected { session.send(message) } else { queue(message) }
         } else {
             session.eventLoop.execute { [self] in
-                if isConnected { session.send(message) }
+                if isConnected { session.send(message) } else { queue(message) }
             }
         }
     }
@@ -147,7 +185,7 @@ public final class Socket: @unchecked Sendable {
     /// Disconnects this namespace (DISCONNECT packet); the session ends when no namespace is left.
     public func disconnect() {
         onLoop { [self] in
-            guard isConnected else { return }
+            guard isAccepted else { return }
             session.socketIO.send(SocketIOPacket(kind: .disconnect, namespace: namespace))
             session.socketIO.finish(self, reason: .serverNamespaceDisconnect)
             if !session.socketIO.hasConnectedNamespace {
@@ -232,5 +270,15 @@ public final class Socket: @unchecked Sendable {
         }
         leave(channel)
         reply([true])
+    }
+}
+
+/// Sends what waited behind a socket's CONNECT acknowledgement: a scheduled callback, which
+/// needs no promise or closure.
+private struct ReleaseQueued: NIOScheduledCallbackHandler, Sendable {
+    let socket: Socket
+
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        socket.releaseQueued()
     }
 }

@@ -10,10 +10,17 @@ import SocketIOCodec
 final class RecordingApplication: Application, Sendable {
     let events = NIOLockedValueBox<[String]>([])
     let sockets = NIOLockedValueBox<[Socket]>([])
+    /// Emitted to each socket from `connect`, as the reference server's "auth" event.
+    let greeting: String?
+
+    init(greeting: String? = nil) {
+        self.greeting = greeting
+    }
 
     func connect(_ socket: Socket, auth: JSONValue?) -> ConnectDecision {
         sockets.withLockedValue { $0.append(socket) }
         events.withLockedValue { $0.append("connect \(socket.namespace)") }
+        if let greeting { socket.emit(greeting, [auth ?? [:]]) }
         return .accept
     }
 
@@ -129,11 +136,11 @@ func textFrames(_ bytes: [UInt8]) -> [String] {
     return frames
 }
 
-func makeContext(_ configure: (inout ServerConfiguration) -> Void = { _ in }) -> (ServerContext, RecordingApplication) {
+func makeContext(greeting: String? = nil, _ configure: (inout ServerConfiguration) -> Void = { _ in }) -> (ServerContext, RecordingApplication) {
     var configuration = ServerConfiguration()
     configuration.clientScriptPath = nil
     configure(&configuration)
-    let application = RecordingApplication()
+    let application = RecordingApplication(greeting: greeting)
     var logger = Logger(label: "test")
     logger.logLevel = .critical
     return (ServerContext(configuration: configuration, application: application, logger: logger), application)

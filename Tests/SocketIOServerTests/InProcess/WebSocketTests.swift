@@ -45,6 +45,40 @@ final class WebSocketTests: XCTestCase {
         XCTAssertEqual(application.recorded, ["connect /", "message chat [1]"])
     }
 
+    func testWhatConnectEmitsFollowsTheAcknowledgementInAWriteOfItsOwn() throws {
+        let (context, application) = makeContext(greeting: "auth")
+        let connection = try Connection(context: context, loop: loop)
+        try connection.get("EIO=4&transport=websocket", headers: upgradeHeaders)
+        _ = try connection.received()
+        try connection.sendFrame(#"40{"token":"123"}"#)
+        let acknowledgement = textFrames(try connection.received())
+        XCTAssertEqual(acknowledgement.count, 1, "the CONNECT acknowledgement goes out alone")
+        XCTAssertTrue(acknowledgement[0].hasPrefix(#"40{"sid":""#))
+
+        // Sent while the event waits: it queues behind it, in order.
+        application.sockets.withLockedValue { $0[0] }.emit("second", [])
+        loop.run()
+        XCTAssertEqual(try connection.received(), [])
+        loop.advanceTime(by: Socket.acknowledgementGap)
+        XCTAssertEqual(textFrames(try connection.received()), [#"42["auth",{"token":"123"}]"#, #"42["second"]"#])
+
+        application.sockets.withLockedValue { $0[0] }.emit("third", [])
+        loop.run()
+        XCTAssertEqual(textFrames(try connection.received()), [#"42["third"]"#], "connected: straight through")
+    }
+
+    func testASocketDisconnectedWhileItsEventsWaitSendsThemNever() throws {
+        let (context, application) = makeContext(greeting: "auth")
+        let connection = try Connection(context: context, loop: loop)
+        try connection.get("EIO=4&transport=websocket", headers: upgradeHeaders)
+        try connection.sendFrame("40")
+        _ = try connection.received()
+        application.sockets.withLockedValue { $0[0] }.disconnect()
+        loop.run()
+        loop.advanceTime(by: Socket.acknowledgementGap)
+        XCTAssertEqual(textFrames(try connection.received()), ["41", "1"])
+    }
+
     func testAWebSocketPingIsAnsweredAndAMissingPongClosesWithoutAClosePacket() throws {
         let (context, application) = makeContext {
             $0.pingInterval = 1_000
