@@ -63,7 +63,7 @@ public struct IncomingEvent: Sendable {
 }
 
 /// Why a socket was disconnected, with the reason strings of the reference server.
-public enum DisconnectReason: String, Sendable {
+public enum DisconnectReason: String, Sendable, CaseIterable {
     case clientNamespaceDisconnect = "client namespace disconnect"
     case serverNamespaceDisconnect = "server namespace disconnect"
     case transportClose = "transport close"

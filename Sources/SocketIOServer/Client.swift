@@ -128,6 +128,7 @@ final class Client {
         guard let index = sockets.firstIndex(where: { $0 === socket }) else { return }
         sockets.remove(at: index)
         socket.namespaceRegistry.remove(socket)
+        context.disconnects.record(reason)
         application.disconnect(socket, reason: reason)
         socket.leaveAllChannels()
         socket.markFinished()

@@ -205,6 +205,12 @@ public final class Server: Service, Sendable {
         return count
     }
 
+    public var statistics: ServerStatistics {
+        ServerStatistics(sessions: context.sessions.withLockedValue { $0.count },
+                         sockets: context.namespaces.mapValues(\.count),
+                         disconnects: context.disconnects.snapshot)
+    }
+
     /// The connected socket with this id in `namespace`, if any.
     public func socket(id: String, namespace: String = "/") -> Socket? {
         context.namespaces[namespace]?.socket(id)

@@ -13,6 +13,7 @@ final class ServerContext: Sendable {
     /// Once set, new sessions are refused: the server is going away.
     let shuttingDown = NIOLockedValueBox(false)
     let connectionLimits: ConnectionLimits
+    let disconnects = DisconnectCounts()
 
     init(configuration: ServerConfiguration, application: Application, logger: Logger) {
         self.configuration = configuration

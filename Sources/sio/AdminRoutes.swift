@@ -7,6 +7,7 @@ import SocketIOServer
 /// `sio send`, as JSON over HTTP.
 struct AdminRoutes: Sendable {
     let host: PluginHost
+    let server: Server
 
     func handle(_ request: AdminRequest) async -> AdminResponse {
         switch (request.method, request.path) {
@@ -24,6 +25,13 @@ struct AdminRoutes: Sendable {
                 ["file": .string(report.file), "outcome": .string(report.outcome.summary)]
             }
             return ok(["plugins": .array(reports)])
+        case ("GET", "/stats"):
+            let statistics = server.statistics
+            return ok([
+                "sessions": .number(statistics.sessions),
+                "sockets": .object(statistics.sockets.sorted { $0.key < $1.key }.map { ($0.key, .number($0.value)) }),
+                "disconnects": .object(DisconnectReason.allCases.map { ($0.rawValue, .number(statistics.disconnects[$0] ?? 0)) }),
+            ])
         case ("POST", "/broadcast"):
             guard let body = try? JSONValue(parsing: request.body), let message = body["message"] else {
                 return failure(400, "expected {\"message\": ..., \"channel\"?: ..., \"namespace\"?: ...}")

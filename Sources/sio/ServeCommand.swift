@@ -188,7 +188,7 @@ struct ServeCommand: AsyncParsableCommand {
             guard port <= 65535 else {
                 throw ValidationError("the admin endpoint's default port, --port + 1, is \(port): choose one with --admin-port")
             }
-            let routes = AdminRoutes(host: host)
+            let routes = AdminRoutes(host: host, server: server)
             let admin = AdminServer(host: adminHost, port: port, token: token, logger: logger) { await routes.handle($0) }
             services.append(admin)
             // The admin line comes first; an endpoint that cannot bind fails the start, and

@@ -160,7 +160,7 @@ def test_a_client_that_does_not_read_is_dropped_as_a_slow_consumer(start_server,
     build_c(ROOT / "Plugins" / "relay-c" / "relay.c", directory / "10-relay.so")
     build_c(SOURCES / "probe.c", directory / "20-probe.so")
     trace = Trace(tmp_path / "trace.txt")
-    server = start_server("sio", ["serve", "--port", "0", "--no-admin", "--plugins", str(directory)],
+    server = start_server("sio", ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(directory)],
                           env={"SIO_TRACE_FILE": str(trace.path), "SOCKETIO_MESSAGE_LOG_FORMAT": "none"})
     # A WebSocket client with a tiny receive buffer that subscribes and then never reads.
     stuck = websocket.create_connection(f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket",
@@ -202,6 +202,9 @@ def test_a_client_that_does_not_read_is_dropped_as_a_slow_consumer(start_server,
     assert wait_until(lambda: len(received) == sent, timeout=10)
     assert received == list(range(sent)), "the reader lost or reordered messages"
     assert server.log().count("slow consumer dropped") == 2
+    stats = requests.get(f"http://127.0.0.1:{server.admin_port}/stats", timeout=5).json()
+    assert stats["disconnects"]["slow consumer"] == 2, stats
+    assert stats["sockets"]["/"] == 2 and stats["sessions"] == 2, "the reader and the publisher remain"
     print(f"\n{sent} messages of 20 KB to a channel in 4 s; both non-readers dropped; server RSS grew by {rss_growth} KiB")
     assert rss_growth < 10 * 1024
     for c in (reader, publisher):
@@ -306,7 +309,7 @@ def test_events_past_the_rate_are_dropped_and_a_flooder_is_disconnected(start_se
     directory = plugin_dir(tmp_path)
     build_c(SOURCES / "probe.c", directory / "probe.so")
     trace = Trace(tmp_path / "trace.txt")
-    server = start_server("sio", ["serve", "--port", "0", "--no-admin", "--plugins", str(directory),
+    server = start_server("sio", ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(directory),
                                   "--max-events-per-second", "20", "--event-burst", "5"],
                           env={"SIO_TRACE_FILE": str(trace.path), "SOCKETIO_MESSAGE_LOG_FORMAT": "none"})
     ws = websocket.create_connection(ws_url(server), timeout=5)
@@ -333,6 +336,8 @@ def test_events_past_the_rate_are_dropped_and_a_flooder_is_disconnected(start_se
         pass
     assert wait_until(lambda: ("probe", "disconnect", "rate limited") in trace.events(sid), timeout=5), trace.events(sid)[-5:]
     assert time.monotonic() - began < 8
+    stats = requests.get(f"http://127.0.0.1:{server.admin_port}/stats", timeout=5).json()
+    assert stats["disconnects"]["rate limited"] == 1 and stats["disconnects"]["slow consumer"] == 0, stats
     other = socketio.Client(reconnection=False)
     other.connect(server.url, transports=["websocket"], wait_timeout=5)
     assert other.call("send", "fine", timeout=5) == 0
