@@ -30,11 +30,13 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def test_descriptor_exhaustion_pauses_accepting_without_spinning(start_server, tmp_path):
+@pytest.mark.parametrize("threads", ["1", "2"])  # one loop accepts through NIO, several through the acceptor thread
+def test_descriptor_exhaustion_pauses_accepting_without_spinning(start_server, tmp_path, threads):
     def few_descriptors():
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 
-    server = start_server("sio", ["serve", "--port", "0", "--no-admin", "--no-probe-plugins"], preexec_fn=few_descriptors)
+    server = start_server("sio", ["serve", "--port", "0", "--no-admin", "--no-probe-plugins", "--threads", threads],
+                          preexec_fn=few_descriptors)
     held = []
     for _ in range(120):
         s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
