@@ -57,6 +57,11 @@ final class EngineSession: @unchecked Sendable {
         self.socketIO = Client(session: self)
     }
 
+    /// `websocket` or `polling`, for operators. On `eventLoop`.
+    var transportName: String {
+        state.webSocket == nil ? "polling" : "websocket"
+    }
+
     /// Sends the open packet and starts the timers; the session is registered by the caller.
     func open() {
         eventLoop.assertInEventLoop()

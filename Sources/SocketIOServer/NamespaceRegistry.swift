@@ -93,6 +93,11 @@ final class NamespaceRegistry: Sendable {
     }
 
     var count: Int { state.withLockedValue { $0.byID.count } }
+
+    /// Each channel with its member count, for operators.
+    var channelCounts: [String: Int] {
+        state.withLockedValue { $0.channels.mapValues { $0.members.count } }
+    }
 }
 
 /// One thread's recipient lists, each with the registry version it was read at.

@@ -208,6 +208,31 @@ public final class Server: Service, Sendable {
                          disconnects: context.disconnects.snapshot)
     }
 
+    /// The connected sockets (of one channel, when given), each read on its own loop: one task
+    /// per loop, not per socket.
+    public func sockets(channel: String? = nil) async -> [SocketSnapshot] {
+        var byLoop: [ObjectIdentifier: (EventLoop, [Socket])] = [:]
+        for name in context.namespaces.keys.sorted() {
+            let registry = context.namespaces[name]!
+            for socket in channel.map({ registry.subscribers(of: [$0]) }) ?? registry.allSockets {
+                byLoop[ObjectIdentifier(socket.eventLoop), default: (socket.eventLoop, [])].1.append(socket)
+            }
+        }
+        var snapshots: [SocketSnapshot] = []
+        for (loop, sockets) in byLoop.values {
+            if let taken = try? await loop.submit({ sockets.map(\.snapshot) }).get() { snapshots += taken }
+        }
+        return snapshots.sorted { ($0.namespace, $0.connectedAt, $0.id) < ($1.namespace, $1.connectedAt, $1.id) }
+    }
+
+    /// Every channel of every namespace with its member count.
+    public var channels: [ChannelCount] {
+        context.namespaces.keys.sorted().flatMap { name in
+            context.namespaces[name]!.channelCounts.sorted { $0.key < $1.key }
+                .map { ChannelCount(namespace: name, channel: $0.key, members: $0.value) }
+        }
+    }
+
     /// The connected socket with this id in `namespace`, if any.
     public func socket(id: String, namespace: String = "/") -> Socket? {
         context.namespaces[namespace]?.socket(id)

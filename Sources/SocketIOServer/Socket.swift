@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import SocketIOCodec
 
@@ -20,6 +21,8 @@ public final class Socket: @unchecked Sendable {
     public var eventLoop: EventLoop { session.eventLoop }
     /// Free for the application; the core never reads it. Touch it on `eventLoop` only.
     public var userData: AnyObject?
+    /// When the client's CONNECT arrived.
+    public let connectedAt = Date()
 
     let namespaceRegistry: NamespaceRegistry
     private let session: EngineSession
@@ -66,6 +69,12 @@ public final class Socket: @unchecked Sendable {
 
     /// The channels this socket is in. Read on `eventLoop`.
     public var channels: Set<String> { channelSet }
+
+    /// What an operator sees of the socket (`sio sockets`). On `eventLoop`.
+    var snapshot: SocketSnapshot {
+        SocketSnapshot(id: id, namespace: namespace, transport: session.transportName, remoteAddress: request.remoteAddress,
+                       channels: channelSet.sorted(), connectedAt: connectedAt)
+    }
 
     /// The channels it was in when it disconnected: `finish` comes after it left them all, and
     /// handlers bound to a channel still match it there.

@@ -1,3 +1,4 @@
+import Foundation
 import SioAdmin
 import SioPluginHost
 import SocketIOCodec
@@ -10,7 +11,10 @@ struct AdminRoutes: Sendable {
     let server: Server
 
     func handle(_ request: AdminRequest) async -> AdminResponse {
-        switch (request.method, request.path) {
+        let parts = URLComponents(string: request.path)
+        let path = parts?.path ?? request.path
+        let query = Dictionary((parts?.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { first, _ in first })
+        switch (request.method, path) {
         case ("GET", "/plugins"):
             let plugins = host.descriptions.map { plugin -> JSONValue in
                 [
@@ -25,6 +29,19 @@ struct AdminRoutes: Sendable {
                 ["file": .string(report.file), "outcome": .string(report.outcome.summary)]
             }
             return ok(["plugins": .array(reports)])
+        case ("GET", "/sockets"):
+            let sockets = await server.sockets(channel: query["channel"])
+            return ok(["sockets": .array(sockets.map { socket -> JSONValue in
+                [
+                    "id": .string(socket.id), "namespace": .string(socket.namespace), "transport": .string(socket.transport),
+                    "remote_address": .string(socket.remoteAddress), "channels": .array(socket.channels.map(JSONValue.string)),
+                    "connected_at": .string(socket.connectedAt.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))),
+                ]
+            })])
+        case ("GET", "/channels"):
+            return ok(["channels": .array(server.channels.map {
+                ["namespace": .string($0.namespace), "channel": .string($0.channel), "members": .number($0.members)]
+            })])
         case ("GET", "/stats"):
             let statistics = server.statistics
             return ok([
@@ -46,7 +63,7 @@ struct AdminRoutes: Sendable {
             }
             return delivery(host.outOfBandSend(message, namespace: body["namespace"]?.stringValue ?? "/", socketID: id))
         default:
-            return failure(404, "no such admin operation: \(request.method) \(request.path)")
+            return failure(404, "no such admin operation: \(request.method) \(path)")
         }
     }
 

@@ -1,0 +1,63 @@
+"""What an operator asks a running server: `sio sockets`, `sio channels`, `sio stats` (issue 16),
+through the admin endpoint of a real server with real clients."""
+import json
+import os
+import subprocess
+
+import socketio
+
+from conftest import BUILD_DIR, ROOT, wait_until
+from plugins import build_c, plugin_dir
+
+
+def sio(server, *args):
+    result = subprocess.run([str(BUILD_DIR / "sio"), *args, "--admin", f"127.0.0.1:{server.admin_port}"],
+                            capture_output=True, text=True, timeout=15, env=dict(os.environ))
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_sockets_channels_and_stats(start_server, tmp_path):
+    directory = plugin_dir(tmp_path)
+    build_c(ROOT / "Plugins" / "relay-c" / "relay.c", directory / "relay.so")
+    server = start_server("sio", ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(directory),
+                                  "--namespace", "/admin"])
+    clients = []
+    for transport, rooms in (("websocket", ["room", "lobby"]), ("polling", ["room"]), ("websocket", [])):
+        c = socketio.Client(reconnection=False)
+        c.connect(server.url, transports=[transport], wait_timeout=5)
+        for room in rooms:
+            assert c.call("__subscribe__", room, timeout=5) is True
+        clients.append(c)
+    other = socketio.Client(reconnection=False)
+    other.connect(server.url, namespaces=["/admin"], transports=["websocket"], wait_timeout=5)
+
+    sockets = json.loads(sio(server, "sockets", "--json"))["sockets"]
+    by_id = {s["id"]: s for s in sockets}
+    assert len(sockets) == 4
+    first, second, third = (by_id[c.get_sid()] for c in clients)
+    assert first["transport"] == "websocket" and first["channels"] == ["lobby", "room"]
+    assert second["transport"] == "polling" and second["channels"] == ["room"]
+    assert third["channels"] == [] and third["remote_address"] == "127.0.0.1"
+    assert by_id[other.get_sid("/admin")]["namespace"] == "/admin"
+    assert all(s["connected_at"].endswith("Z") for s in sockets)
+
+    in_room = json.loads(sio(server, "sockets", "--channel", "room", "--json"))["sockets"]
+    assert sorted(s["id"] for s in in_room) == sorted([clients[0].get_sid(), clients[1].get_sid()])
+    text = sio(server, "sockets", "--channel", "room")
+    assert clients[0].get_sid() in text and clients[2].get_sid() not in text and "2 socket(s)" in text
+
+    channels = json.loads(sio(server, "channels", "--json"))["channels"]
+    assert channels == [{"namespace": "/", "channel": "lobby", "members": 1}, {"namespace": "/", "channel": "room", "members": 2}]
+    assert "room" in sio(server, "channels")
+
+    clients[2].disconnect()
+    # python-socketio closes the transport as it leaves: the server sees "transport close".
+    assert wait_until(lambda: json.loads(sio(server, "stats", "--json"))["disconnects"]["transport close"] == 1)
+    stats = json.loads(sio(server, "stats", "--json"))
+    assert stats["sessions"] == 3 and stats["sockets"] == {"/": 2, "/admin": 1}
+    assert sum(stats["disconnects"].values()) == 1
+    summary = sio(server, "stats")
+    assert "sessions  3" in summary and "1  transport close" in summary and "slow consumer" not in summary
+    for c in clients[:2] + [other]:
+        c.disconnect()
