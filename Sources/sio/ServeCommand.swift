@@ -107,6 +107,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(help: "text, or json (one object per line); timestamps in UTC with milliseconds either way.")
+    var logFormat: LogFormat = .text
+
     func validate() throws {
         for namespace in namespaces where !namespace.hasPrefix("/") {
             throw ValidationError("a namespace starts with '/': \(namespace)")
@@ -160,6 +163,8 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let configuration = try makeConfiguration(environment: environment)
+        let format = logFormat
+        LoggingSystem.bootstrap { label in LogLineHandler(label: label, format: format) }
         var logger = Logger(label: "sio")
         logger.logLevel = logLevel
 

@@ -133,7 +133,7 @@ enum HostAPI {
             case SIO_LOG_ERROR: logLevel = .error
             default: logLevel = .info
             }
-            plugin.host.logger.log(level: logLevel, "\(text)", metadata: ["plugin": "\(plugin.name)"])
+            plugin.host.logger.log(level: logLevel, "\(text)", metadata: ["plugin": "\(plugin.summaryForWatchdog)"])
         }
         api.json_get_string = { socket, json, path, out in
             guard let scope = EventScope.from(socket), let out else { return SIO_ERR_STATE }
