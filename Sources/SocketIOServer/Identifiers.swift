@@ -1,5 +1,5 @@
-/// Session and socket ids: 20 random URL-safe characters (120 bits), the shape the reference
-/// server uses, unguessable because `send(session id)` addresses sockets by them.
+/// Session and socket ids: 20 random URL-safe characters (about 120 bits), the shape the
+/// reference server uses, unguessable because `send(session id)` addresses sockets by them.
 enum Identifier {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
@@ -14,6 +14,8 @@ enum Identifier {
             bits.0 >>= 6
             bits.1 >>= 6
         }
+        // Never a leading "-": `sio send -abc…` would read the id as an option (1 id in 64).
+        if bytes[0] == UInt8(ascii: "-") { bytes[0] = alphabet[Int(bits.0 & 31)] }
         return String(decoding: bytes, as: UTF8.self)
     }
 }
