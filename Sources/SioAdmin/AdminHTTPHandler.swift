@@ -32,7 +32,7 @@ final class AdminHTTPHandler: ChannelInboundHandler {
             guard let head else { return }
             self.head = nil
             let refusal = AdminRequestPolicy(token: token).check(
-                method: head.method.rawValue, host: head.headers.first(name: "host"), origin: head.headers.first(name: "origin"),
+                method: head.method.rawValue, path: head.uri, host: head.headers.first(name: "host"), origin: head.headers.first(name: "origin"),
                 contentType: head.headers.first(name: "content-type"), authorization: head.headers.first(name: "authorization"),
                 port: context.channel.localAddress?.port ?? 0)
             if let refusal {
@@ -50,7 +50,13 @@ final class AdminHTTPHandler: ChannelInboundHandler {
 
     private func respond(context: ChannelHandlerContext, _ response: AdminResponse) {
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Type", value: response.contentType)
+        // Nothing the endpoint answers may be framed by another page or cached on the way.
+        headers.add(name: "X-Frame-Options", value: "DENY")
+        // The admin page runs its own script and style files only, and talks to this endpoint only.
+        headers.add(name: "Content-Security-Policy", value: "default-src 'self'; frame-ancestors 'none'")
+        headers.add(name: "X-Content-Type-Options", value: "nosniff")
+        headers.add(name: "Cache-Control", value: "no-store")
         headers.add(name: "Content-Length", value: String(response.body.utf8.count))
         headers.add(name: "Connection", value: "close")
         let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: response.status), headers: headers)

@@ -8,9 +8,11 @@ public struct AdminRequest: Sendable {
 public struct AdminResponse: Sendable {
     public var status: Int
     public var body: String
+    public var contentType: String
 
-    public init(status: Int, body: String) {
+    public init(status: Int, body: String, contentType: String = "application/json") {
         self.status = status
         self.body = body
+        self.contentType = contentType
     }
 }

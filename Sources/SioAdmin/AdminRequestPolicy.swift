@@ -18,10 +18,17 @@ struct AdminRequestPolicy: Sendable {
         var body: String { #"{"error":"\#(error)"}"# }
     }
 
+    /// The admin page itself: code and no data, so a browser, which cannot put a token on a
+    /// navigation, may load it; the page then asks for the token and sends it with every
+    /// request for data or action, each checked as any other.
+    static let pagePaths: Set<String> = ["/", "/index.html", "/admin.js", "/admin.css"]
+
     /// nil when the request may be served.
-    func check(method: String, host: String?, origin: String?, contentType: String?, authorization: String?, port: Int) -> Refusal? {
+    func check(method: String, path: String, host: String?, origin: String?, contentType: String?, authorization: String?,
+               port: Int) -> Refusal? {
+        let isPage = method == "GET" && Self.pagePaths.contains(String(path.prefix { $0 != "?" }))
         if let token {
-            guard let authorization, Self.constantTimeEqual(authorization, "Bearer \(token)") else {
+            guard isPage || authorization.map({ Self.constantTimeEqual($0, "Bearer \(token)") }) == true else {
                 return Refusal(status: 401, error: "missing or wrong admin token")
             }
         } else {

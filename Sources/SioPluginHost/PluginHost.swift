@@ -42,6 +42,7 @@ public final class PluginHost: Application, Sendable {
     /// Reloads run one at a time, whatever triggered them.
     let reloadLock = NIOLock()
     let reloadQueue = DispatchQueue(label: "sio.plugin-reload")
+    let reloadHistory = ReloadHistory()
 
     public init(configuration: Configuration, logger: Logger) throws {
         self.configuration = configuration

@@ -52,23 +52,33 @@ final class Client {
     }
 
     private func handle(_ packet: SocketIOPacket, attachments: [ByteBuffer]) {
+        let counters = session.counters
         switch packet.kind {
         case .connect:
+            counters?.connects += 1
             connect(namespace: packet.namespace, auth: packet.data)
         case .event, .binaryEvent:
             guard let socket = socket(packet.namespace), let name = packet.eventName else { return }
             if socket.rateLimiter != nil, !admit(socket) { return }
             let event = IncomingEvent(name: name, arguments: packet.arguments, attachments: attachments, ackID: packet.ackID)
             switch name {
-            case Self.subscribeEvent: socket.clientSubscribe(event)
-            case Self.unsubscribeEvent: socket.clientUnsubscribe(event)
-            default: application.message(socket, event: event)
+            case Self.subscribeEvent:
+                counters?.subscribes += 1
+                socket.clientSubscribe(event)
+            case Self.unsubscribeEvent:
+                counters?.unsubscribes += 1
+                socket.clientUnsubscribe(event)
+            default:
+                counters?.messages += 1
+                application.message(socket, event: event)
             }
         case .ack, .binaryAck:
             guard let socket = socket(packet.namespace), let id = packet.ackID else { return }
+            counters?.acks += 1
             socket.receiveAck(id: id, arguments: packet.arguments, attachments: attachments)
         case .disconnect:
             guard let socket = socket(packet.namespace) else { return }
+            counters?.disconnects += 1
             finish(socket, reason: .clientNamespaceDisconnect)
         case .connectError:
             invalidPacket(CodecError.invalidPayload)
@@ -129,6 +139,7 @@ final class Client {
         sockets.remove(at: index)
         socket.namespaceRegistry.remove(socket)
         context.disconnects.record(reason)
+        context.metrics?.disconnected(reason)
         application.disconnect(socket, reason: reason)
         socket.leaveAllChannels()
         socket.markFinished()

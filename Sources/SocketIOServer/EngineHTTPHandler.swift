@@ -282,6 +282,7 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             let connection = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             session.eventLoop.execute {
+                session.counters?.bytesReceived += body.readableBytes
                 let error = session.receivePost(body)
                 connection.eventLoop.execute {
                     let (handler, context) = connection.value
@@ -303,6 +304,7 @@ final class EngineHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let loop = connection.eventLoop
         loop.execute { connection.value.0.parkedSession = session }
         session.poll { outcome in
+            if case .packets(let body) = outcome { session.counters?.bytesSent += body.readableBytes }
             loop.execute {
                 let (handler, context) = connection.value
                 if handler.parkedSession === session { handler.parkedSession = nil }

@@ -17,6 +17,8 @@ final class EngineSession: @unchecked Sendable {
     let eventLoop: EventLoop
     let request: HandshakeRequest
     let context: ServerContext
+    /// This loop's counters, when metrics are on.
+    let counters: LoopCounters?
 
     /// Unchecked exclusivity: touched on `eventLoop` only, by the pure state machine's methods,
     /// which never call out while they hold it. The dynamic check cost 2-3 % of the server's CPU
@@ -53,6 +55,7 @@ final class EngineSession: @unchecked Sendable {
         self.eventLoop = eventLoop
         self.request = request
         self.context = context
+        self.counters = context.metrics?.counters(for: eventLoop)
         self.state = EngineSessionState(webSocket: webSocket)
         self.socketIO = Client(session: self)
     }
@@ -66,6 +69,7 @@ final class EngineSession: @unchecked Sendable {
     func open() {
         eventLoop.assertInEventLoop()
         let handshake = context.handshakeJSON(id, state.webSocket == nil)
+        context.metrics?.handshake(webSocket: state.webSocket != nil)
         send([EngineIOPacket(.open, payload: ByteBuffer(string: handshake))])
         schedulePing()
         heartbeat.connectDeadline = ScheduledBox(schedule(.connectDeadline, in: context.configuration.connectTimeout))

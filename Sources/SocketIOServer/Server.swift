@@ -199,6 +199,10 @@ public final class Server: Service, Sendable {
             socket.sendEncoded(encoded, callerLoop: callerLoop)
             count += 1
         }
+        if let metrics = context.metrics {
+            metrics.broadcasts.increment()
+            metrics.deliveries.increment(by: Int64(count))
+        }
         return count
     }
 
@@ -206,6 +210,12 @@ public final class Server: Service, Sendable {
         ServerStatistics(sessions: context.sessions.withLockedValue { $0.count },
                          sockets: context.namespaces.mapValues(\.count),
                          disconnects: context.disconnects.snapshot)
+    }
+
+    /// Brings the metrics up to date (each loop adds what it counted, gauges are read) before an
+    /// exporter reads them; without this they lag by up to a second.
+    public func collectMetrics() async {
+        await context.metrics?.collect(sessions: context.sessions.withLockedValue { Array($0.values) }, namespaces: context.namespaces)
     }
 
     /// The connected sockets (of one channel, when given), each read on its own loop: one task

@@ -14,6 +14,7 @@ final class ServerContext: Sendable {
     let shuttingDown = NIOLockedValueBox(false)
     let connectionLimits: ConnectionLimits
     let disconnects = DisconnectCounts()
+    let metrics: ServerMetrics?
 
     init(configuration: ServerConfiguration, application: Application, logger: Logger) {
         self.configuration = configuration
@@ -23,6 +24,7 @@ final class ServerContext: Sendable {
         var namespaces: [String: NamespaceRegistry] = [:]
         for name in configuration.namespaces.union(["/"]) { namespaces[name] = NamespaceRegistry(name: name) }
         self.namespaces = namespaces
+        self.metrics = configuration.metrics ? ServerMetrics(namespaces: namespaces.keys) : nil
         self.clientScript = ClientScript(officialClientPath: configuration.clientScriptPath)
         if !clientScript.isAvailable {
             logger.warning("\(ClientScript.missingMessage); \(configuration.path)socket.io.js answers 404 until then")

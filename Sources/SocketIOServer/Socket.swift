@@ -118,6 +118,7 @@ public final class Socket: @unchecked Sendable {
         let message = OutboundMessage(Client.enginePackets(packet, attachments: attachments))
         switch lifecycle {
         case .connected:
+            session.counters?.unicasts += 1
             session.send(message)
         case .connecting(var beforeConnect):
             lifecycle = .finished  // not copied on append

@@ -25,9 +25,12 @@ final class WebSocketOutput: @unchecked Sendable {
     /// closure: one allocation less per connection. The session drops its output when it
     /// closes, which ends the cycle.
     var session: EngineSession?
+    /// The channel's loop's counters, when metrics are on.
+    private let counters: LoopCounters?
 
-    init(context: ChannelHandlerContext, limit: Int) {
+    init(context: ChannelHandlerContext, limit: Int, counters: LoopCounters?) {
         self.limit = limit
+        self.counters = counters
         self.channel = context.channel
         self.loop = context.eventLoop
         self.context = context
@@ -72,6 +75,7 @@ final class WebSocketOutput: @unchecked Sendable {
         guard let frames = pending else { return }
         pending = nil
         guard let context else { return }
+        counters?.bytesSent += frames.readableBytes
         context.writeAndFlush(NIOAny(frames), promise: nil)
         // Unwritable means half the limit waits already (the high water mark); only then is the
         // exact amount asked for.

@@ -19,6 +19,8 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
     private var output: WebSocketOutput?
     /// The address this connection counts against in `ConnectionLimits`, if limits are on.
     private var limitSlot: String?
+    /// This connection's loop's counters, when metrics are on.
+    private var counters: LoopCounters?
 
     init(server: ServerContext, request: HandshakeRequest, upgradingSID: String?, limitSlot: String?) {
         self.server = server
@@ -30,7 +32,8 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         let channel = context.channel
-        let output = WebSocketOutput(context: context, limit: server.configuration.maxOutboundBytes)
+        counters = server.metrics?.counters(for: context.eventLoop)
+        let output = WebSocketOutput(context: context, limit: server.configuration.maxOutboundBytes, counters: counters)
         self.output = output
         if let sid = upgradingSID {
             guard let session = server.session(sid) else {
@@ -60,6 +63,7 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
+        counters?.bytesReceived += bytes.readableBytes
         parser.append(&bytes)
         processFrames(context: context)
     }

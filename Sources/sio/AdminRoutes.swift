@@ -1,29 +1,60 @@
 import Foundation
+import Prometheus
 import SioAdmin
 import SioPluginHost
 import SocketIOCodec
 import SocketIOServer
 
 /// What the admin endpoint answers: the operations of `sio plugins`, `sio broadcast` and
-/// `sio send`, as JSON over HTTP.
+/// `sio send`, as JSON over HTTP, the Prometheus metrics, and the admin page.
 struct AdminRoutes: Sendable {
     let host: PluginHost
     let server: Server
+    /// nil with `--no-metrics`: `/metrics` answers 404.
+    let metrics: PrometheusCollectorRegistry?
+    let recent: RecentProblems?
 
     func handle(_ request: AdminRequest) async -> AdminResponse {
         let parts = URLComponents(string: request.path)
         let path = parts?.path ?? request.path
         let query = Dictionary((parts?.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { first, _ in first })
         switch (request.method, path) {
+        case ("GET", _) where AdminPage.files[path] != nil:
+            let file = AdminPage.files[path]!
+            return AdminResponse(status: 200, body: String(decoding: file.body, as: UTF8.self), contentType: file.type)
+        case ("GET", "/metrics"):
+            guard let metrics else { return failure(404, "metrics are off (sio serve --no-metrics)") }
+            await server.collectMetrics()
+            var text: [UInt8] = []
+            metrics.emit(into: &text)
+            return AdminResponse(status: 200, body: String(decoding: text, as: UTF8.self), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        case ("GET", "/errors"):
+            return ok(["errors": recent?.json ?? .array([])])
         case ("GET", "/plugins"):
-            let plugins = host.descriptions.map { plugin -> JSONValue in
+            let lastReloads = host.lastReloads
+            var plugins = host.descriptions.map { plugin -> JSONValue in
                 [
                     "file": .string(plugin.file), "name": .string(plugin.name), "version": .string(plugin.version),
                     "abi": .string(plugin.abi),
                     "handlers": .array(plugin.handlers.map { ["event": .string($0.event), "pattern": $0.pattern.map(JSONValue.string) ?? .null] }),
+                    "last_reload": Self.json(lastReloads[plugin.file]),
                 ]
             }
+            // A file the last reload refused is not loaded, but the operator needs to see it.
+            let loaded = Set(host.descriptions.map(\.file))
+            for (file, record) in lastReloads.sorted(by: { $0.key < $1.key }) where !loaded.contains(file) && record.outcome != "removed" {
+                plugins.append(["file": .string(file), "last_reload": Self.json(record)])
+            }
             return ok(["plugins": .array(plugins)])
+        case ("POST", "/disconnect"):
+            guard let body = try? JSONValue(parsing: request.body), let id = body["socket_id"]?.stringValue else {
+                return failure(400, "expected {\"socket_id\": ..., \"namespace\"?: ...}")
+            }
+            guard let socket = server.socket(id: id, namespace: body["namespace"]?.stringValue ?? "/") else {
+                return failure(404, "no socket with id \(id)")
+            }
+            socket.disconnect()
+            return ok(["disconnected": .string(id)])
         case ("POST", "/reload"):
             let reports = await host.reload().map { report -> JSONValue in
                 ["file": .string(report.file), "outcome": .string(report.outcome.summary)]
@@ -65,6 +96,12 @@ struct AdminRoutes: Sendable {
         default:
             return failure(404, "no such admin operation: \(request.method) \(path)")
         }
+    }
+
+    private static func json(_ record: ReloadRecord?) -> JSONValue {
+        guard let record else { return .null }
+        return ["outcome": .string(record.outcome),
+                "at": .string(record.at.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))]
     }
 
     private func delivery(_ result: DeliveryResult) -> AdminResponse {

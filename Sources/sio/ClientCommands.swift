@@ -84,7 +84,11 @@ struct PluginsCommand: AsyncParsableCommand {
             return
         }
         for plugin in reply["plugins"]?.arrayValue ?? [] {
-            let name = plugin["name"]?.stringValue ?? "?"
+            guard let name = plugin["name"]?.stringValue else {
+                // A file the last reload refused: not loaded, shown with why.
+                print("\(plugin["file"]?.stringValue ?? "?")  not loaded: \(plugin["last_reload"]?["outcome"]?.stringValue ?? "?")")
+                continue
+            }
             let version = plugin["version"]?.stringValue ?? "?"
             print("\(name) \(version)  ABI \(plugin["abi"]?.stringValue ?? "?")  \(plugin["file"]?.stringValue ?? "")")
             for handler in plugin["handlers"]?.arrayValue ?? [] {

@@ -17,6 +17,8 @@ enum LogFormat: String, ExpressibleByArgument, CaseIterable {
 struct LogLineHandler: LogHandler {
     let label: String
     let format: LogFormat
+    /// Where warnings and errors are also kept, for the admin page.
+    let recent: RecentProblems?
     var logLevel: Logger.Level = .info
     var metadata: Logger.Metadata = [:]
 
@@ -31,6 +33,10 @@ struct LogLineHandler: LogHandler {
     func log(event: LogEvent) {
         let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
         let time = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        if event.level >= .warning {
+            recent?.append(time: time, level: event.level.rawValue, message: event.message.description,
+                           metadata: merged.sorted { $0.key < $1.key }.map { ($0.key, $0.value.description) })
+        }
         let line: String
         switch format {
         case .text:

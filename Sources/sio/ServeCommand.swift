@@ -1,5 +1,7 @@
 import ArgumentParser
+import CoreMetrics
 import Logging
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 import SioAdmin
@@ -76,6 +78,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Flag(help: "Run without the admin endpoint.")
     var noAdmin = false
+
+    @Flag(inversion: .prefixedNo, help: "Count traffic, sockets and handler times for Prometheus at the admin endpoint's /metrics.")
+    var metrics = true
 
     @Option(help: "Event-loop threads (default: one per core).")
     var threads: Int?
@@ -162,9 +167,13 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let configuration = try makeConfiguration(environment: environment)
+        var configuration = try makeConfiguration(environment: environment)
         let format = logFormat
-        LoggingSystem.bootstrap { label in LogLineHandler(label: label, format: format) }
+        let recent = RecentProblems()
+        LoggingSystem.bootstrap { label in LogLineHandler(label: label, format: format, recent: recent) }
+        // Before anything makes a metric: swift-metrics binds each one to the backend of the moment.
+        let registry = metrics && !noAdmin ? Self.bootstrapMetrics() : nil
+        configuration.metrics = registry != nil
         var logger = Logger(label: "sio")
         logger.logLevel = logLevel
 
@@ -193,7 +202,7 @@ struct ServeCommand: AsyncParsableCommand {
             guard port <= 65535 else {
                 throw ValidationError("the admin endpoint's default port, --port + 1, is \(port): choose one with --admin-port")
             }
-            let routes = AdminRoutes(host: host, server: server)
+            let routes = AdminRoutes(host: host, server: server, metrics: registry, recent: recent)
             let admin = AdminServer(host: adminHost, port: port, token: token, logger: logger) { await routes.handle($0) }
             services.append(admin)
             // The admin line comes first; an endpoint that cannot bind fails the start, and
@@ -209,6 +218,20 @@ struct ServeCommand: AsyncParsableCommand {
         }
         services.append(HangupReloader(host: host, logger: logger))
         try await server.runUntilSignalled(logger: logger, beside: services, announceFirst: announceAdmin)
+    }
+
+    /// Prometheus as the swift-metrics backend. Handler times get buckets from 10 µs: a handler
+    /// is expected to take microseconds, and the default buckets start at 5 ms.
+    private static func bootstrapMetrics() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets["sio_handler_duration_seconds"] = [
+            .microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100), .microseconds(250),
+            .microseconds(500), .milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10),
+            .milliseconds(25), .milliseconds(100), .milliseconds(250), .seconds(1), .seconds(5),
+        ]
+        MetricsSystem.bootstrap(factory)
+        return registry
     }
 
     /// Where the official client is looked for when `--client-script` is not given: the

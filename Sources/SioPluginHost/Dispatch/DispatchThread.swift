@@ -66,8 +66,7 @@ final class DispatchThread: @unchecked Sendable {
     private let activityLock = NIOLock()
     private var activity: Activity?
 
-    func began(plugin: String, kind: sio_event_kind, socketID: String) {
-        let now = ContinuousClock.now
+    func began(plugin: String, kind: sio_event_kind, socketID: String, at now: ContinuousClock.Instant) {
         activityLock.withLock { activity = Activity(started: now, plugin: plugin, kind: kind, socketID: socketID) }
     }
 

@@ -157,15 +157,18 @@ extension PluginHost {
                     }
                 }
                 scope.reason = nil
-                if outermost { thread.began(plugin: plugin.summaryForWatchdog, kind: kind, socketID: socket.id) }
+                let started = ContinuousClock.now
+                if outermost { thread.began(plugin: plugin.summaryForWatchdog, kind: kind, socketID: socket.id, at: started) }
                 let status = withUnsafePointer(to: &event) { handler.function($0, handler.userData) }
                 if outermost { thread.ended() }
+                handler.duration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
                 switch status {
                 case SIO_OK:
                     continue
                 case SIO_REFUSE where kind == SIO_EVENT_CONNECT || kind == SIO_EVENT_SUBSCRIBE:
                     return .refused(scope.reason ?? "refused")
                 default:
+                    handler.errors.increment()
                     let why = scope.reason ?? "handler failed with status \(status)"
                     if kind == SIO_EVENT_CONNECT { return .refused(why) }
                     failures.append("\(plugin.name): \(why)")
@@ -186,7 +189,7 @@ extension PluginHost {
     }
 
     private func raiseError(_ socket: Socket, _ message: String) {
-        logger.info("socket error", metadata: ["socket": "\(socket.id)", "error": "\(message)"])
+        logger.warning("socket error", metadata: ["socket": "\(socket.id)", "error": "\(message)"])
         dispatch(SIO_EVENT_ERROR, socket: socket, binding: .socketChannels) { event, scope in
             event.error = scope.arena.buf(message)
         }

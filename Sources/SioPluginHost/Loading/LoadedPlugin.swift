@@ -79,7 +79,7 @@ final class LoadedPlugin: @unchecked Sendable {
                 return SIO_ERR_INVALID
             }
         }
-        handlers.append(PluginHandler(kind: kind, pattern: compiled, function: function, userData: userData))
+        handlers.append(PluginHandler(kind: kind, pattern: compiled, function: function, userData: userData, plugin: name))
         return SIO_OK
     }
 

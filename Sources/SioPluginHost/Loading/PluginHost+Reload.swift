@@ -25,7 +25,11 @@ extension PluginHost {
     /// Nothing changed: nothing pauses and nothing is retired.
     @discardableResult
     public func reload() -> [PluginLoadReport] {
-        reloadLock.withLock { reloadLocked() }
+        reloadLock.withLock {
+            let reports = reloadLocked()
+            reloadHistory.record(reports)
+            return reports
+        }
     }
 
     /// `reload()` for async callers (the watcher, SIGHUP, the admin endpoint): it runs on a
@@ -191,4 +195,7 @@ extension PluginHost {
     }
 
     public var descriptions: [PluginDescription] { plugins.map(\.description) }
+
+    /// Each file's last reload outcome, refused files and removed ones included.
+    public var lastReloads: [String: ReloadRecord] { reloadHistory.last }
 }
