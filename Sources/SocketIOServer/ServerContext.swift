@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -16,7 +17,8 @@ final class ServerContext: Sendable {
     let disconnects = DisconnectCounts()
     let metrics: ServerMetrics?
 
-    init(configuration: ServerConfiguration, application: Application, logger: Logger) {
+    init(configuration: ServerConfiguration, application: Application, logger: Logger,
+         metricsFactory: any MetricsFactory = MetricsSystem.factory) {
         self.configuration = configuration
         self.application = application
         self.logger = logger
@@ -24,7 +26,7 @@ final class ServerContext: Sendable {
         var namespaces: [String: NamespaceRegistry] = [:]
         for name in configuration.namespaces.union(["/"]) { namespaces[name] = NamespaceRegistry(name: name) }
         self.namespaces = namespaces
-        self.metrics = configuration.metrics ? ServerMetrics(namespaces: namespaces.keys) : nil
+        self.metrics = configuration.metrics ? ServerMetrics(namespaces: namespaces.keys, factory: metricsFactory) : nil
         self.clientScript = ClientScript(officialClientPath: configuration.clientScriptPath)
         if !clientScript.isAvailable {
             logger.warning("\(ClientScript.missingMessage); \(configuration.path)socket.io.js answers 404 until then")

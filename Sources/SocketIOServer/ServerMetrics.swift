@@ -14,29 +14,19 @@ final class ServerMetrics: Sendable {
     // Counted per broadcast or per rare event, straight into the backend.
     /// A message is one emit, to one socket or to many; a delivery is a message reaching one
     /// socket.
-    let broadcasts = Counter(label: "sio_messages_sent_total", dimensions: [("to", "many")])
-    let deliveries = Counter(label: "sio_deliveries_total")
-    private let handshakes = [
-        Counter(label: "sio_handshakes_total", dimensions: [("transport", "polling")]),
-        Counter(label: "sio_handshakes_total", dimensions: [("transport", "websocket")]),
-    ]
-    private let disconnects = DisconnectReason.allCases.map {
-        Counter(label: "sio_disconnects_total", dimensions: [("reason", $0.rawValue)])
-    }
+    let broadcasts: Counter
+    let deliveries: Counter
+    private let handshakes: [Counter]
+    private let disconnects: [Counter]
 
     // Folded in from the loops' counters.
-    let unicasts = Counter(label: "sio_messages_sent_total", dimensions: [("to", "one")])
-    let bytesReceived = Counter(label: "sio_received_bytes_total")
-    let bytesSent = Counter(label: "sio_sent_bytes_total")
-    let packetsReceived = ReceivedKind.allCases.map {
-        Counter(label: "sio_packets_received_total", dimensions: [("kind", $0.rawValue)])
-    }
+    let unicasts: Counter
+    let bytesReceived: Counter
+    let bytesSent: Counter
+    let packetsReceived: [Counter]
 
     // Read when collected.
-    private let connections = [
-        Gauge(label: "sio_connections", dimensions: [("transport", "polling")]),
-        Gauge(label: "sio_connections", dimensions: [("transport", "websocket")]),
-    ]
+    private let connections: [Gauge]
     private let namespaces: [String: NamespaceGauges]
 
     private let loops = NIOLockedValueBox<[ObjectIdentifier: (EventLoop, LoopCounters)]>([:])
@@ -51,15 +41,28 @@ final class ServerMetrics: Sendable {
         let channels: Gauge
         let subscriptions: Gauge
 
-        init(_ namespace: String) {
-            sockets = Gauge(label: "sio_sockets", dimensions: [("namespace", namespace)])
-            channels = Gauge(label: "sio_channels", dimensions: [("namespace", namespace)])
-            subscriptions = Gauge(label: "sio_subscriptions", dimensions: [("namespace", namespace)])
+        init(_ namespace: String, factory: any MetricsFactory) {
+            sockets = Gauge(label: "sio_sockets", dimensions: [("namespace", namespace)], factory: factory)
+            channels = Gauge(label: "sio_channels", dimensions: [("namespace", namespace)], factory: factory)
+            subscriptions = Gauge(label: "sio_subscriptions", dimensions: [("namespace", namespace)], factory: factory)
         }
     }
 
-    init(namespaces: some Sequence<String>) {
-        self.namespaces = Dictionary(uniqueKeysWithValues: namespaces.map { ($0, NamespaceGauges($0)) })
+    /// `factory`: the bootstrapped backend; tests pass their own.
+    init(namespaces: some Sequence<String>, factory: any MetricsFactory = MetricsSystem.factory) {
+        func counter(_ label: String, _ dimensions: [(String, String)] = []) -> Counter {
+            Counter(label: label, dimensions: dimensions, factory: factory)
+        }
+        broadcasts = counter("sio_messages_sent_total", [("to", "many")])
+        unicasts = counter("sio_messages_sent_total", [("to", "one")])
+        deliveries = counter("sio_deliveries_total")
+        handshakes = ["polling", "websocket"].map { counter("sio_handshakes_total", [("transport", $0)]) }
+        disconnects = DisconnectReason.allCases.map { counter("sio_disconnects_total", [("reason", $0.rawValue)]) }
+        bytesReceived = counter("sio_received_bytes_total")
+        bytesSent = counter("sio_sent_bytes_total")
+        packetsReceived = ReceivedKind.allCases.map { counter("sio_packets_received_total", [("kind", $0.rawValue)]) }
+        connections = ["polling", "websocket"].map { Gauge(label: "sio_connections", dimensions: [("transport", $0)], factory: factory) }
+        self.namespaces = Dictionary(uniqueKeysWithValues: namespaces.map { ($0, NamespaceGauges($0, factory: factory)) })
     }
 
     /// The counters of `loop`, made on first use; once per session or connection, never per

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -136,14 +137,17 @@ func textFrames(_ bytes: [UInt8]) -> [String] {
     return frames
 }
 
-func makeContext(greeting: String? = nil, _ configure: (inout ServerConfiguration) -> Void = { _ in }) -> (ServerContext, RecordingApplication) {
+func makeContext(greeting: String? = nil, metrics: (any MetricsFactory)? = nil,
+                 _ configure: (inout ServerConfiguration) -> Void = { _ in }) -> (ServerContext, RecordingApplication) {
     var configuration = ServerConfiguration()
     configuration.clientScriptPath = nil
     configure(&configuration)
     let application = RecordingApplication(greeting: greeting)
     var logger = Logger(label: "test")
     logger.logLevel = .critical
-    return (ServerContext(configuration: configuration, application: application, logger: logger), application)
+    configuration.metrics = metrics != nil
+    return (ServerContext(configuration: configuration, application: application, logger: logger,
+                          metricsFactory: metrics ?? NOOPMetricsHandler.instance), application)
 }
 
 extension String {
