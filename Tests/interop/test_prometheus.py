@@ -84,8 +84,9 @@ def value(base, expression):
 def test_prometheus_scrapes_what_the_clients_did(start_server, prometheus, tmp_path):
     directory = plugin_dir(tmp_path)
     build_c(ROOT / "Plugins" / "relay-c" / "relay.c", directory / "relay.so")
+    build_c(ROOT / "Tests" / "plugins" / "probe.c", directory / "probe.so")
     server = start_server("sio", ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(directory),
-                                  "--admin-token", TOKEN, "--no-watch"])
+                                  "--admin-token", TOKEN, "--no-watch"], env={"SIO_TRACE_FILE": str(tmp_path / "trace")})
     base = prometheus(server.admin_port)
     assert wait_until(lambda: value(base, 'up{job="sio"}') == 1, timeout=20), "prometheus cannot scrape sio"
 
@@ -123,8 +124,19 @@ def test_prometheus_scrapes_what_the_clients_did(start_server, prometheus, tmp_p
     # Each subscription was answered with an acknowledgement: a message to one socket.
     assert value(base, 'sio_messages_sent_total{to="one"}') >= 7
     assert settled('sio_handler_duration_seconds_count{plugin="relay-c", event="on_message"}', 10)
-    assert value(base, 'sio_handler_errors_total{plugin="relay-c"}') in (None, 0)
-    assert value(base, 'sio_reloads_total{outcome="loaded"}') == 1
+    assert value(base, 'sio_handler_errors_total') in (None, 0)
+    assert value(base, 'sio_reloads_total{outcome="loaded"}') == 2
+
+    # A handler that fails: counted under its plugin and event, and listed among the recent problems.
+    publisher.emit("fail", "on purpose")
+    publisher.emit("fail", "on purpose")
+    assert settled('sio_handler_errors_total{plugin="probe", event="on_message"}', 2)
+    assert settled('sio_handler_duration_seconds_count{plugin="relay-c", event="on_message"}', 12)
+    request = urllib.request.Request(f"http://127.0.0.1:{server.admin_port}/errors", headers={"Authorization": f"Bearer {TOKEN}"})
+    errors = json.load(urllib.request.urlopen(request, timeout=5))["errors"]
+    failed = [e for e in errors if e["message"] == "socket error"]
+    assert len(failed) == 2 and failed[0]["metadata"]["plugin"] == "probe 1.0.0", errors
+    assert failed[0]["metadata"]["socket"] == publisher.get_sid() and "on purpose" in failed[0]["metadata"]["error"]
     assert value(base, "sio_received_bytes_total") > 10 * len('42["message",{"ch":"room","n":0}]')
     assert value(base, "sio_sent_bytes_total") > 40 * len('42["message",{"ch":"room","n":0}]')
 

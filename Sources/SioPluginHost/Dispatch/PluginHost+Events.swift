@@ -139,7 +139,7 @@ extension PluginHost {
         event.nsp = scope.arena.buf(socket.namespace)
         fill(&event, scope)
 
-        var failures: [String] = []
+        var failures: [(plugin: String, message: String)] = []
         var socketChannels: Set<String>?
         for plugin in plugins {
             for handler in plugin.handlers(for: kind) {
@@ -171,7 +171,7 @@ extension PluginHost {
                     handler.errors.increment()
                     let why = scope.reason ?? "handler failed with status \(status)"
                     if kind == SIO_EVENT_CONNECT { return .refused(why) }
-                    failures.append("\(plugin.name): \(why)")
+                    failures.append((plugin.summaryForWatchdog, "\(plugin.name): \(why)"))
                 }
             }
         }
@@ -180,16 +180,21 @@ extension PluginHost {
         for failure in failures {
             if kind == SIO_EVENT_ERROR {
                 // An on_error handler that fails is logged, never raised again.
-                logger.warning("on_error handler failed", metadata: ["socket": "\(socket.id)", "error": "\(failure)"])
+                logger.warning("on_error handler failed",
+                               metadata: ["socket": "\(socket.id)", "plugin": "\(failure.plugin)", "error": "\(failure.message)"])
             } else {
-                raiseError(socket, failure)
+                raiseError(socket, failure.message, plugin: failure.plugin)
             }
         }
         return .completed
     }
 
-    private func raiseError(_ socket: Socket, _ message: String) {
-        logger.warning("socket error", metadata: ["socket": "\(socket.id)", "error": "\(message)"])
+    /// `plugin`: "name version" of the handler that failed, for the log; nil when the server
+    /// raised the error.
+    private func raiseError(_ socket: Socket, _ message: String, plugin: String? = nil) {
+        var metadata: Logger.Metadata = ["socket": "\(socket.id)", "error": "\(message)"]
+        if let plugin { metadata["plugin"] = "\(plugin)" }
+        logger.warning("socket error", metadata: metadata)
         dispatch(SIO_EVENT_ERROR, socket: socket, binding: .socketChannels) { event, scope in
             event.error = scope.arena.buf(message)
         }
