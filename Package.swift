@@ -93,8 +93,13 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            // The admin page, compiled into the binary: nothing to install beside it.
-            resources: [.embedInCode("AdminPage/index.html"), .embedInCode("AdminPage/admin.js"), .embedInCode("AdminPage/admin.css")]
+            // The admin page and the plugin template (with the ABI header), compiled into the
+            // binary: nothing to install beside it.
+            resources: [
+                .embedInCode("AdminPage/index.html"), .embedInCode("AdminPage/admin.js"), .embedInCode("AdminPage/admin.css"),
+                .embedInCode("PluginTemplate/plugin.c.template"), .embedInCode("PluginTemplate/Makefile.template"),
+                .embedInCode("PluginTemplate/sio_plugin.h"),
+            ]
         ),
         // A server with a scripted application, driven by the interop tests.
         .executableTarget(

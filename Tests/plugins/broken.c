@@ -7,6 +7,7 @@
  *   BROKEN_NO_ENTRY   no sio_plugin_entry symbol
  *   BROKEN_NULL_INFO  sio_plugin_entry returns NULL
  *   BROKEN_NULL_NAME  the description has no name
+ *   BROKEN_INIT_CRASH init dereferences NULL
  */
 #include <stddef.h>
 
@@ -23,6 +24,9 @@ static sio_status init(const sio_host_api *api, sio_plugin *plugin, sio_buf prev
 #if defined(BROKEN_INIT)
     (void)api; (void)plugin;
     return SIO_FAIL;
+#elif defined(BROKEN_INIT_CRASH)
+    (void)api; (void)plugin;
+    return *(volatile sio_status *)0;
 #elif defined(BROKEN_PATTERN)
     api->register_handler(plugin, SIO_EVENT_MESSAGE, "room-(", handler, NULL);
     return SIO_OK;

@@ -1,0 +1,1 @@
+../../../include/sio_plugin.h

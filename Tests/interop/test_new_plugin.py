@@ -1,0 +1,59 @@
+"""`sio new-plugin NAME` (issue 15, scaffolding): the project it creates outside the server's tree
+builds with its own Makefile, passes `sio check-plugin`, installs into a running server's plugins
+directory, is loaded live, and answers a real client."""
+import os
+import subprocess
+import threading
+
+import socketio
+
+from conftest import BUILD_DIR, wait_until
+from plugins import plugin_dir
+
+SIO = str(BUILD_DIR / "sio")
+
+
+def test_a_new_c_plugin_builds_loads_and_answers(start_server, tmp_path):
+    project = tmp_path / "elsewhere" / "greeter"
+    created = subprocess.run([SIO, "new-plugin", "greeter", "--dir", str(project)], capture_output=True, text=True, timeout=30)
+    assert created.returncode == 0, created.stderr
+    assert sorted(p.name for p in project.iterdir()) == ["Makefile", "greeter.c", "include"]
+    assert (project / "include" / "sio_plugin.h").read_text().startswith("/*")
+
+    built = subprocess.run(["make", "-C", str(project)], capture_output=True, text=True, timeout=60)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "warning" not in built.stderr
+    checked = subprocess.run(["make", "-s", "-C", str(project), "check", f"SIO={SIO}"], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "greeter 0.1.0" in checked.stdout and "would load" in checked.stdout
+
+    plugins = plugin_dir(tmp_path)
+    server = start_server("sio", ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(plugins)])
+    installed = subprocess.run(["make", "-s", "-C", str(project), "install", f"PLUGINS={plugins}"], capture_output=True, text=True, timeout=60)
+    assert installed.returncode == 0, installed.stderr
+    assert oct(os.stat(plugins / "greeter.so").st_mode & 0o777) == "0o755"
+    assert wait_until(lambda: "plugin loaded" in server.log() and "greeter 0.1.0" in server.log(), timeout=10), server.log()
+
+    client = socketio.Client(reconnection=False)
+    welcomed = threading.Event()
+    client.on("welcome", lambda name: welcomed.set() if name == "greeter" else None)
+    client.connect(server.url, transports=["websocket"], wait_timeout=5)
+    try:
+        assert welcomed.wait(5)
+        assert client.call("hello", timeout=5) == "hello from greeter"
+    finally:
+        client.disconnect()
+
+
+def test_names_and_places_it_refuses(tmp_path):
+    for name in ["../escape", "with space", "-dash", "", "x" * 65, "ünicode"]:
+        result = subprocess.run([SIO, "new-plugin", "--dir", str(tmp_path / "p"), "--", name], capture_output=True, text=True, timeout=30)
+        assert result.returncode != 0 and "plugin name" in result.stderr, (name, result.stderr)
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "keep.txt").write_text("mine")
+    result = subprocess.run([SIO, "new-plugin", "x", "--dir", str(occupied)], capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0 and "not empty" in result.stderr
+    assert (occupied / "keep.txt").read_text() == "mine"
+    result = subprocess.run([SIO, "new-plugin", "x", "--lang", "cobol", "--dir", str(tmp_path / "q")], capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
