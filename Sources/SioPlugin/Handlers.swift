@@ -25,6 +25,18 @@ public struct Handlers {
         })
     }
 
+    /// Messages whose event name is `name` only (`socket.emit(name, …)` in the client), as
+    /// socket.io's `socket.on(name, …)`; `message` receives every event. The name is compared
+    /// before anything is decoded.
+    public mutating func event(_ name: String, channel: String? = nil,
+                               _ handler: @escaping (Request, Socket, Context, Message) throws -> Void) {
+        let expected = Array(name.utf8)
+        add(SIO_EVENT_MESSAGE, channel, AnyHandler { event, socket in
+            guard event.message!.pointee.event.equals(expected) else { return }
+            try handler(Request(event.request), socket, Context(socket), Message(event.message!.pointee))
+        })
+    }
+
     public mutating func subscribe(channel: String? = nil, _ handler: @escaping (Request, Socket, Context, String) throws -> Void) {
         add(SIO_EVENT_SUBSCRIBE, channel, AnyHandler { event, socket in
             try handler(Request(event.request), socket, Context(socket), event.channel.string)
@@ -65,36 +77,4 @@ struct AnyHandler {
 public struct Refuse: Error {
     public let reason: String
     public init(_ reason: String) { self.reason = reason }
-}
-
-/// What a host function reported.
-public enum SioError: Error, CustomStringConvertible {
-    case noSocket
-    case invalid
-    case state
-    case notFound
-    case notLoaded
-    case other(Int32)
-
-    static func check(_ status: sio_status) throws {
-        switch status {
-        case SIO_OK: return
-        case SIO_ERR_NO_SOCKET: throw SioError.noSocket
-        case SIO_ERR_INVALID: throw SioError.invalid
-        case SIO_ERR_STATE: throw SioError.state
-        case SIO_ERR_NOT_FOUND: throw SioError.notFound
-        default: throw SioError.other(status)
-        }
-    }
-
-    public var description: String {
-        switch self {
-        case .noSocket: return "no socket"
-        case .invalid: return "invalid argument"
-        case .state: return "not allowed now"
-        case .notFound: return "not found"
-        case .notLoaded: return "plugin not initialised"
-        case .other(let status): return "host error \(status)"
-        }
-    }
 }

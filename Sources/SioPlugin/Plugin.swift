@@ -55,10 +55,24 @@ public final class Plugin {
         return UnsafeRawPointer(plugin.info)
     }
 
+    /// How much a log line matters; the server's `--log-level` decides what is written.
+    public enum LogLevel: Sendable {
+        case debug, info, warning, error
+
+        var c: sio_log_level {
+            switch self {
+            case .debug: return SIO_LOG_DEBUG
+            case .info: return SIO_LOG_INFO
+            case .warning: return SIO_LOG_WARNING
+            case .error: return SIO_LOG_ERROR
+            }
+        }
+    }
+
     /// Logs a line through the server, attributed to this plugin. Any thread.
-    public static func log(_ message: String, level: sio_log_level = SIO_LOG_INFO) {
+    public static func log(_ message: String, level: LogLevel = .info) {
         guard let plugin = current, let api = plugin.api else { return }
-        withBuf(message) { api.pointee.log!(plugin.handle, level, $0) }
+        withBuf(message) { api.pointee.log!(plugin.handle, level.c, $0) }
     }
 
     /// Out-of-band sending, from any thread: each throws `SioError.noSocket` when nobody is there.

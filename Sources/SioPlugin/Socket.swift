@@ -12,7 +12,8 @@ public struct Socket {
     public var id: String { event.pointee.socket_id.string }
     public var namespace: String { event.pointee.nsp.string }
 
-    /// Sends `message` (anything JSONSerialization accepts) to this client as a "message" event.
+    /// Sends `message` to this client as a "message" event: any `Encodable` value, or what
+    /// JSONSerialization takes (dictionaries, arrays, strings, numbers, `NSNull`), mixed freely.
     public func send(_ message: Any) throws {
         try JSON.with(message) { json in api.pointee.send!(handle, json) }
     }
@@ -35,7 +36,7 @@ public struct Socket {
         try JSON.with(message) { json in withBuf(channel ?? "") { api.pointee.send_and_broadcast_channel!(handle, json, $0) } }
     }
 
-    /// Emits any event with JSON arguments.
+    /// Emits any event; each argument as `send` takes it.
     public func emit(_ event: String, _ arguments: Any...) throws {
         try JSON.with(arguments) { json in withBuf(event) { api.pointee.emit!(handle, $0, json, nil, 0) } }
     }
@@ -100,6 +101,15 @@ public struct Message {
         attachments = (0..<message.attachment_count).map { message.attachments[$0].bytes }
         ackID = message.ack_id >= 0 ? Int(message.ack_id) : nil
     }
+
+    /// Argument `index` decoded as `T`: `let move = try message.decode(Move.self)`.
+    public func decode<T: Decodable>(_ type: T.Type, at index: Int = 0) throws -> T {
+        guard arguments.indices.contains(index) else {
+            throw DecodingError.valueNotFound(T.self, .init(codingPath: [], debugDescription: "the message has no argument \(index)"))
+        }
+        let data = try JSONSerialization.data(withJSONObject: arguments[index], options: [.fragmentsAllowed])
+        return try JSONDecoder().decode(T.self, from: data)
+    }
 }
 
 /// The HTTP request that opened the session.
@@ -125,9 +135,27 @@ public struct Request {
 }
 
 enum JSON {
+    /// What JSONSerialization takes goes through it; an `Encodable` value through JSONEncoder;
+    /// an array (the arguments of `emit`) element by element, so the two can be mixed.
+    /// Anything else throws instead of reaching JSONSerialization, which would trap on it.
     static func encode(_ value: Any) throws -> [UInt8] {
         if value is NSNull { return Array("null".utf8) }
-        return Array(try JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed]))
+        if let array = value as? [Any], !JSONSerialization.isValidJSONObject(array) {
+            var bytes: [UInt8] = [UInt8(ascii: "[")]
+            for (index, element) in array.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                bytes += try encode(element)
+            }
+            return bytes + [UInt8(ascii: "]")]
+        }
+        // Wrapped, so that fragments (strings, numbers, booleans) are judged too.
+        if JSONSerialization.isValidJSONObject([value]) {
+            return Array(try JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed]))
+        }
+        if let encodable = value as? any Encodable {
+            return Array(try JSONEncoder().encode(encodable))
+        }
+        throw EncodingError.invalidValue(value, .init(codingPath: [], debugDescription: "\(type(of: value)) is neither Encodable nor JSON"))
     }
 
     static func decode(_ buf: sio_buf) -> Any? {
@@ -152,6 +180,12 @@ func withBuf<R>(_ string: String, _ body: (sio_buf) -> R) -> R {
 }
 
 extension sio_buf {
+    func equals(_ bytes: [UInt8]) -> Bool {
+        guard len == bytes.count else { return false }
+        guard let ptr, len > 0 else { return true }
+        return memcmp(ptr, bytes, len) == 0
+    }
+
     var string: String {
         guard let ptr, len > 0 else { return "" }
         return String(decoding: UnsafeRawBufferPointer(start: ptr, count: len), as: UTF8.self)

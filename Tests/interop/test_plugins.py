@@ -1,6 +1,7 @@
 """Handler plugins in a real server: the seven events, channel binding, every sending call,
 context, ordering, refusals, error isolation, the message log and refused plugin files."""
 import os
+import re
 import subprocess
 import threading
 import time
@@ -416,6 +417,16 @@ def test_swift_plugin(start_server, tmp_path):
     assert wait_until(lambda: ("swift", "error", "swift-probe: thrown: oops") in trace.events(sid))
     c.emit("oob")
     assert wait_until(lambda: c.received[-2:] == ["out of band from a thread", "no socket on empty-channel"])
+    # Routing by event name, Codable payloads both ways, and the SDK's own log levels.
+    assert c.call("swap", {"x": 1, "y": 2}, timeout=5) == ({"x": 2, "y": 1}, "swapped")
+    c.emit("swap", "not a point")
+    assert wait_until(lambda: any(e[:2] == ("swift", "error") and "swift-probe:" in e[2] and "swap" not in e[2]
+                                  for e in trace.events(sid)))
+    points = []
+    c.on("points", lambda *args: points.append(args))
+    c.emit("points")
+    assert wait_until(lambda: points == [([{"x": 1, "y": 2}, {"x": 3, "y": 4}], {"plain": True})])
+    assert wait_until(lambda: re.search(r"warning .*plugin=swift-probe 2\.0\.0.* points sent to " + re.escape(sid), server.log()))
     refused = socketio.Client(reconnection=False)
     with pytest.raises(socketio.exceptions.ConnectionError):
         refused.connect(server.url, transports=["websocket"], auth={"refuse": "swift says no"}, wait_timeout=3)
@@ -427,8 +438,6 @@ def test_echo_examples(start_server, tmp_path):
     from conftest import ROOT
     directory = plugin_dir(tmp_path)
     build_c(ROOT / "Plugins" / "echo-c" / "echo.c", directory / "echo-c.so")
-    for plugin_file in ["echo-c.so"]:
-        pass
     server = start_server("sio", ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(directory)])
     c = client(server)
     c.send({"echo": 1})

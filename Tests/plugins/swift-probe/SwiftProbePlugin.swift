@@ -20,6 +20,12 @@ private struct ProbeError: Error, CustomStringConvertible {
     let description: String
 }
 
+/// A typed payload, decoded from and encoded to the client's JSON.
+private struct Point: Codable {
+    var x: Int
+    var y: Int
+}
+
 @_cdecl("sio_plugin_entry")
 public func sioPluginEntry() -> UnsafeRawPointer {
     Plugin.define(name: "swift-probe", version: "2.0.0") { on in
@@ -53,6 +59,14 @@ public func sioPluginEntry() -> UnsafeRawPointer {
             default:
                 break
             }
+        }
+        on.event("swap") { request, socket, context, message in
+            let point = try message.decode(Point.self)
+            try socket.ack(message, Point(x: point.y, y: point.x), "swapped")
+        }
+        on.event("points") { request, socket, context, message in
+            try socket.emit("points", [Point(x: 1, y: 2), Point(x: 3, y: 4)], ["plain": true])
+            Plugin.log("points sent to \(socket.id)", level: .warning)
         }
         on.subscribe(channel: "^vip-") { request, socket, context, channel in
             trace("vip-subscribe", socket, channel)
