@@ -60,7 +60,7 @@ let package = Package(
             ]
         ),
         // The C ABI header, as a Swift module for the host and the Swift SDK.
-        .systemLibrary(name: "CSioPlugin", path: "Sources/CSioPlugin"),
+        .systemLibrary(name: "CSioPlugin", path: "sio-plugin-sdk/Sources/CSioPlugin"),
         // Loads handler plugins and turns server events into handler calls.
         .target(
             name: "SioPluginHost",
@@ -76,7 +76,7 @@ let package = Package(
         ),
         // The Swift handler SDK: depends on the C header only, so a Swift plugin carries no
         // copy of the server's modules.
-        .target(name: "SioPlugin", dependencies: ["CSioPlugin"]),
+        .target(name: "SioPlugin", dependencies: ["CSioPlugin"], path: "sio-plugin-sdk/Sources/SioPlugin"),
         .target(name: "EchoSwiftPlugin", dependencies: ["SioPlugin"], path: "Plugins/echo-swift"),
         .target(name: "ChatSwiftPlugin", dependencies: ["SioPlugin"], path: "Plugins/chat-swift"),
         .target(name: "RelaySwiftPlugin", dependencies: ["SioPlugin"], path: "Plugins/relay-swift"),
@@ -98,7 +98,8 @@ let package = Package(
             resources: [
                 .embedInCode("AdminPage/index.html"), .embedInCode("AdminPage/admin.js"), .embedInCode("AdminPage/admin.css"),
                 .embedInCode("PluginTemplate/plugin.c.template"), .embedInCode("PluginTemplate/Makefile.template"),
-                .embedInCode("PluginTemplate/sio_plugin.h"),
+                .embedInCode("PluginTemplate/sio_plugin.h"), .embedInCode("PluginTemplate/Package.swift.template"),
+                .embedInCode("PluginTemplate/Plugin.swift.template"),
             ]
         ),
         // A server with a scripted application, driven by the interop tests.
