@@ -1,5 +1,6 @@
 """The ABI header: it compiles warning-free as C11 and C++ under gcc and clang, and the layout of
 every public struct is pinned, so an accidental ABI break fails here."""
+import os
 import shutil
 import subprocess
 
@@ -46,7 +47,7 @@ PINNED = {
     "offsetof(sio_event,error)": 88,
     "offsetof(sio_event,auth_json)": 104,
     "offsetof(sio_event,reason)": 120,
-    "sizeof(sio_host_api)": 184,
+    "sizeof(sio_host_api)": 208,
     "offsetof(sio_host_api,struct_size)": 0,
     "offsetof(sio_host_api,abi_major)": 8,
     "offsetof(sio_host_api,abi_minor)": 12,
@@ -71,6 +72,10 @@ PINNED = {
     "offsetof(sio_host_api,log)": 160,
     "offsetof(sio_host_api,json_get_string)": 168,
     "offsetof(sio_host_api,json_quote)": 176,
+    # ABI 1.2, appended.
+    "offsetof(sio_host_api,emit_to)": 184,
+    "offsetof(sio_host_api,oob_emit)": 192,
+    "offsetof(sio_host_api,oob_emit_to_socket)": 200,
     "sizeof(sio_plugin_info)": 56,
     "offsetof(sio_plugin_info,struct_size)": 0,
     "offsetof(sio_plugin_info,abi_major)": 8,
@@ -105,3 +110,30 @@ def test_struct_layout_is_pinned(compiler, language, tmp_path):
     output = subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout
     measured = {name: int(value) for name, value in (line.split(" ") for line in output.splitlines())}
     assert measured == PINNED
+
+
+def test_a_plugin_built_against_the_1_0_header_loads_and_behaves_unchanged(start_server, tmp_path):
+    """Tests/abi/1.0/sio_plugin.h is the header as ABI 1.0 shipped it: a build against it (its
+    host table is shorter, its info has no adopt) loads on this host and behaves as it did."""
+    import socketio
+    from conftest import BUILD_DIR, wait_until
+    from plugins import plugin_dir
+
+    directory = plugin_dir(tmp_path)
+    plugin = directory / "echo-1.0.so"
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-O1",
+                    f"-I{ROOT / 'Tests' / 'abi' / '1.0'}", "-o", str(plugin), str(ROOT / "Plugins" / "echo-c" / "echo.c")], check=True)
+    os.chmod(plugin, 0o755)
+    checked = subprocess.run([str(BUILD_DIR / "sio"), "check-plugin", str(plugin)], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0 and "ABI 1.0" in checked.stdout, checked.stdout + checked.stderr
+    server = start_server("sio", ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(directory)])
+    received = []
+    c = socketio.Client(reconnection=False)
+    c.on("message", received.append)
+    c.connect(server.url, transports=["websocket"], wait_timeout=5)
+    try:
+        c.send({"echo": 1})
+        assert wait_until(lambda: received == [{"echo": 1}])
+        assert c.call("anything", [1, 2], timeout=5) == [1, 2]
+    finally:
+        c.disconnect()

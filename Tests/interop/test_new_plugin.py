@@ -3,6 +3,7 @@ builds (C with its own Makefile, Swift with SwiftPM against the plugin SDK alone
 `sio check-plugin`, loads into a real server, and answers a real client."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -97,8 +98,10 @@ def test_a_published_sdk_is_depended_on_by_url_and_version(tmp_path):
     published = tmp_path / "remote" / "sio-plugin-sdk"
     result = subprocess.run([str(ROOT / "scripts" / "publish-sdk"), str(published)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+    header = (ROOT / "include" / "sio_plugin.h").read_text()
+    version = ".".join(re.search(rf"#define SIO_ABI_{part} (\d+)", header).group(1) for part in ("MAJOR", "MINOR")) + ".0"
     tags = subprocess.run(["git", "-C", str(published), "tag"], capture_output=True, text=True).stdout.split()
-    assert tags == ["1.1.0"]
+    assert tags == [version]
     wrong = subprocess.run([str(ROOT / "scripts" / "publish-sdk"), str(tmp_path / "elsewhere")], capture_output=True, text=True)
     assert wrong.returncode == 2 and "sio-plugin-sdk" in wrong.stderr
 
@@ -106,7 +109,7 @@ def test_a_published_sdk_is_depended_on_by_url_and_version(tmp_path):
     created = subprocess.run([SIO, "new-plugin", "by-url", "--lang", "swift", "--dir", str(project),
                               "--sdk-url", f"file://{published}"], capture_output=True, text=True, timeout=30)
     assert created.returncode == 0, created.stderr
-    assert f'.package(url: "file://{published}", from: "1.1.0")' in (project / "Package.swift").read_text()
+    assert f'.package(url: "file://{published}", from: "{version}")' in (project / "Package.swift").read_text()
     built = subprocess.run(["swift", "build"], cwd=project, capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stdout + built.stderr
     checked = subprocess.run([SIO, "check-plugin", str(project / ".build" / "debug" / "libby-url.so")],

@@ -201,7 +201,7 @@ def test_out_of_band_from_the_cli(probe_server):
     assert result.returncode != 0 and "no socket with id unknown-id" in result.stderr
     listing = run("plugins")
     assert listing.returncode == 0
-    assert "probe 1.0.0  ABI 1.1" in listing.stdout and "on_message  channel ^room-" in listing.stdout
+    assert "probe 1.0.0  ABI 1.2" in listing.stdout and "on_message  channel ^room-" in listing.stdout
     c.disconnect()
 
 
@@ -427,6 +427,18 @@ def test_swift_plugin(start_server, tmp_path):
     c.emit("points")
     assert wait_until(lambda: points == [([{"x": 1, "y": 2}, {"x": 3, "y": 4}], {"plain": True})])
     assert wait_until(lambda: re.search(r"warning .*plugin=swift-probe 2\.0\.0.* points sent to " + re.escape(sid), server.log()))
+    # Named events to many and out of band (ABI 1.2) from the SDK.
+    other = client(server)
+    got, other_got = [], []
+    c.on("*", lambda event, *args: got.append((event, list(args))))
+    other.on("*", lambda event, *args: other_got.append((event, list(args))))
+    assert subscribe(c, "room") is True and subscribe(other, "room") is True
+    assert c.call("to-room", timeout=5) == "nobody in empty-room"
+    assert wait_until(lambda: ("room-news", [{"x": 1, "y": 1}, f"from {sid}"]) in other_got)
+    assert wait_until(lambda: ("everyone", ["hi"]) in got and ("everyone", ["hi"]) in other_got)
+    assert wait_until(lambda: ("direct", ["just you"]) in got)
+    assert all(event != "room-news" for event, _ in got) and all(event != "direct" for event, _ in other_got)
+    other.disconnect()
     refused = socketio.Client(reconnection=False)
     with pytest.raises(socketio.exceptions.ConnectionError):
         refused.connect(server.url, transports=["websocket"], auth={"refuse": "swift says no"}, wait_timeout=3)

@@ -134,6 +134,15 @@ static sio_status on_message(const sio_event *e, void *ud) {
     else if (eq(ev, "disconnect_me")) { api->disconnect(e->socket); }
     else if (eq(ev, "oob_broadcast")) { ack_status(e, api->oob_broadcast(self, cstr("/"), arg_json(e, "0"))); }
     else if (eq(ev, "oob_broadcast_channel")) { ack_status(e, api->oob_broadcast_channel(self, cstr("/"), arg_json(e, "0"), arg_string(e, "1"))); }
+    /* ABI 1.2: named events to many. The recipients get this message's own arguments (with its
+     * binary attachments): [channel, event, mode, ...]. */
+    else if (eq(ev, "emit_to")) {
+        uint32_t flags = eq(arg_string(e, "2"), "self") ? SIO_EMIT_INCLUDE_SELF : eq(arg_string(e, "2"), "bad") ? 2u : 0u;
+        ack_status(e, api->emit_to(e->socket, arg_string(e, "0"), arg_string(e, "1"), m->args_json, m->attachments, m->attachment_count, flags));
+    }
+    else if (eq(ev, "emit_to_bad_json")) { ack_status(e, api->emit_to(e->socket, cstr(""), cstr("x"), cstr("{\"not\": \"an array\"}"), NULL, 0, 0)); }
+    else if (eq(ev, "oob_emit")) { ack_status(e, api->oob_emit(self, cstr("/"), arg_string(e, "0"), arg_string(e, "1"), m->args_json, m->attachments, m->attachment_count)); }
+    else if (eq(ev, "oob_emit_to_socket")) { ack_status(e, api->oob_emit_to_socket(self, cstr("/"), arg_string(e, "0"), arg_string(e, "1"), m->args_json, m->attachments, m->attachment_count)); }
     else if (eq(ev, "oob_send")) { ack_status(e, api->oob_send(self, cstr("/"), arg_string(e, "0"), arg_json(e, "1"))); }
     else if (eq(ev, "request")) {
         const sio_request *r = e->request;

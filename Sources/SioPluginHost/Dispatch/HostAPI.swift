@@ -150,6 +150,40 @@ enum HostAPI {
             out.pointee = scope.arena.buf(JSONValue.string(string).jsonText)
             return SIO_OK
         }
+        api.emit_to = { socket, channel, event, arguments, attachments, count, flags in
+            guard let scope = EventScope.from(socket) else { return SIO_ERR_STATE }
+            guard let name = event.string, !name.isEmpty, case .array(let values)? = scope.json(arguments),
+                  flags & ~SIO_EMIT_INCLUDE_SELF == 0 else { return SIO_ERR_INVALID }
+            var channels: [String]?
+            if channel.len > 0 {
+                guard let valid = channelName(channel) else { return SIO_ERR_INVALID }
+                channels = [valid]
+            }
+            scope.host.attached.load()?.emit(
+                namespace: scope.socket.namespace, event: name, values, attachments: byteBuffers(attachments, count),
+                channels: channels, excluding: flags & SIO_EMIT_INCLUDE_SELF != 0 ? nil : scope.socket.id)
+            return SIO_OK
+        }
+        api.oob_emit = { plugin, namespace, channel, event, arguments, attachments, count in
+            guard let plugin = LoadedPlugin.from(plugin) else { return SIO_ERR_STATE }
+            guard let name = event.string, !name.isEmpty, case .array(let values)? = try? JSONValue(parsing: arguments.raw) else {
+                return SIO_ERR_INVALID
+            }
+            var target: String?
+            if channel.len > 0 {
+                guard let valid = channelName(channel) else { return SIO_ERR_INVALID }
+                target = valid
+            }
+            return plugin.host.outOfBandEmit(name, values, attachments: byteBuffers(attachments, count),
+                                             namespace: namespaceName(namespace), channel: target).status
+        }
+        api.oob_emit_to_socket = { plugin, namespace, socketID, event, arguments, attachments, count in
+            guard let plugin = LoadedPlugin.from(plugin) else { return SIO_ERR_STATE }
+            guard let name = event.string, !name.isEmpty, let id = socketID.string,
+                  case .array(let values)? = try? JSONValue(parsing: arguments.raw) else { return SIO_ERR_INVALID }
+            return plugin.host.outOfBandEmit(name, values, attachments: byteBuffers(attachments, count),
+                                             namespace: namespaceName(namespace), socketID: id).status
+        }
         let pointer = UnsafeMutablePointer<sio_host_api>.allocate(capacity: 1)
         pointer.initialize(to: api)
         return UnsafePointer(pointer)

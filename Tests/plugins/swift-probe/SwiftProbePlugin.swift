@@ -68,6 +68,16 @@ public func sioPluginEntry() -> UnsafeRawPointer {
             try socket.emit("points", [Point(x: 1, y: 2), Point(x: 3, y: 4)], ["plain": true])
             Plugin.log("points sent to \(socket.id)", level: .warning)
         }
+        on.event("to-room") { request, socket, context, message in
+            try socket.emit("room-news", Point(x: 1, y: 1), "from \(socket.id)", toChannel: "room")
+            try socket.emit("everyone", "hi", toChannel: nil, includingSelf: true)
+            try Plugin.emit("direct", "just you", toSocket: socket.id)
+            do {
+                try Plugin.emit("tick", toChannel: "empty-room")
+            } catch SioError.noSocket {
+                try socket.ack(message, "nobody in empty-room")
+            }
+        }
         on.subscribe(channel: "^vip-") { request, socket, context, channel in
             trace("vip-subscribe", socket, channel)
             throw Refuse("members only")

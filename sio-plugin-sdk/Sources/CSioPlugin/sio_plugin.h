@@ -50,7 +50,7 @@ extern "C" {
 #endif
 
 #define SIO_ABI_MAJOR 1
-#define SIO_ABI_MINOR 1
+#define SIO_ABI_MINOR 2
 
 #if defined(_WIN32)
 #define SIO_EXPORT __declspec(dllexport)
@@ -209,7 +209,29 @@ typedef struct sio_host_api {
      * json_quote: `text` as a JSON string literal, quotes included. */
     sio_status (*json_get_string)(sio_socket *socket, sio_buf json, const char *path, sio_buf *out);
     sio_status (*json_quote)(sio_socket *socket, sio_buf text, sio_buf *out);
+
+    /* ---- ABI 1.2: check `struct_size > offsetof(sio_host_api, emit_to)` before calling. ---- */
+
+    /* Any event name to many, as socket.io's socket.broadcast.emit (channel empty: every socket
+     * of the namespace) and socket.to(channel).emit (the channel's subscribers), each recipient
+     * once; the sender is left out unless flags has SIO_EMIT_INCLUDE_SELF (io.to(channel).emit).
+     * args_json: a JSON array; attachments referenced by {"_placeholder":true,"num":N}.
+     * During an event only. SIO_ERR_INVALID for an empty event name, arguments that are not a
+     * JSON array, an invalid channel name or unknown flag bits. OWNERSHIP: everything is copied. */
+    sio_status (*emit_to)(sio_socket *socket, sio_buf channel, sio_buf event, sio_buf args_json,
+                          const sio_buf *attachments, size_t attachment_count, uint32_t flags);
+    /* Out of band, any thread, any time after init returned: any event name to every socket of
+     * the namespace (channel empty) or to the subscribers of `channel` (oob_emit), or to one
+     * socket by id (oob_emit_to_socket). nsp empty = "/". SIO_ERR_NO_SOCKET when nobody was
+     * reached. OWNERSHIP: everything is copied. */
+    sio_status (*oob_emit)(sio_plugin *plugin, sio_buf nsp, sio_buf channel, sio_buf event, sio_buf args_json,
+                           const sio_buf *attachments, size_t attachment_count);
+    sio_status (*oob_emit_to_socket)(sio_plugin *plugin, sio_buf nsp, sio_buf socket_id, sio_buf event,
+                                     sio_buf args_json, const sio_buf *attachments, size_t attachment_count);
 } sio_host_api;
+
+/* emit_to flags. */
+#define SIO_EMIT_INCLUDE_SELF 1u
 
 /*
  * What a plugin says about itself. OWNERSHIP: plugin-owned, static: it must stay valid while the

@@ -98,6 +98,31 @@ public final class Plugin {
         }
     }
 
+    /// Any event, out of band (ABI 1.2): to the subscribers of `channel`, or to every socket of
+    /// the namespace when it is nil. Throws `SioError.noSocket` when nobody was reached.
+    public static func emit(_ event: String, _ arguments: Any..., toChannel channel: String?, namespace: String = "/") throws {
+        try outOfBand12 { api, handle in
+            try withJSON(arguments) { json in
+                withBuf(namespace) { ns in withBuf(channel ?? "") { ch in withBuf(event) { api.pointee.oob_emit!(handle, ns, ch, $0, json, nil, 0) } } }
+            }
+        }
+    }
+
+    /// Any event to one socket by id, out of band (ABI 1.2).
+    public static func emit(_ event: String, _ arguments: Any..., toSocket id: String, namespace: String = "/") throws {
+        try outOfBand12 { api, handle in
+            try withJSON(arguments) { json in
+                withBuf(namespace) { ns in withBuf(id) { sid in withBuf(event) { api.pointee.oob_emit_to_socket!(handle, ns, sid, $0, json, nil, 0) } } }
+            }
+        }
+    }
+
+    private static func outOfBand12(_ body: (UnsafePointer<sio_host_api>, OpaquePointer?) throws -> sio_status) throws {
+        guard let plugin = current, let api = plugin.api else { throw SioError.notLoaded }
+        guard api.pointee.struct_size > MemoryLayout<sio_host_api>.offset(of: \.oob_emit_to_socket)! else { throw SioError.unsupported }
+        try SioError.check(try body(api, plugin.handle))
+    }
+
     private static func outOfBand(_ body: (UnsafePointer<sio_host_api>, OpaquePointer?) throws -> sio_status) throws {
         guard let plugin = current, let api = plugin.api else { throw SioError.notLoaded }
         try SioError.check(try body(api, plugin.handle))

@@ -4,7 +4,7 @@ import CSioPlugin
 /// a plugin's exhaustive `switch`; match with `catch SioError.noSocket` or `==`.
 public struct SioError: Error, Hashable, CustomStringConvertible {
     private enum Base: Hashable {
-        case noSocket, invalid, state, notFound, notLoaded, other(Int32)
+        case noSocket, invalid, state, notFound, notLoaded, unsupported, other(Int32)
     }
 
     private let base: Base
@@ -18,6 +18,8 @@ public struct SioError: Error, Hashable, CustomStringConvertible {
     public static let notFound = SioError(base: .notFound)
     /// An out-of-band call before the host initialised the plugin.
     public static let notLoaded = SioError(base: .notLoaded)
+    /// The server speaks an older ABI minor version that lacks the call.
+    public static let unsupported = SioError(base: .unsupported)
 
     /// Lets `catch SioError.noSocket { … }` match a thrown error.
     public static func ~= (pattern: SioError, value: any Error) -> Bool {
@@ -42,6 +44,7 @@ public struct SioError: Error, Hashable, CustomStringConvertible {
         case .state: return "not allowed now"
         case .notFound: return "not found"
         case .notLoaded: return "plugin not initialised"
+        case .unsupported: return "the server's ABI lacks this call"
         case .other(let status): return "host error \(status)"
         }
     }

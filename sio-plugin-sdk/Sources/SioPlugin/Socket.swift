@@ -41,6 +41,19 @@ public struct Socket {
         try JSON.with(arguments) { json in withBuf(event) { api.pointee.emit!(handle, $0, json, nil, 0) } }
     }
 
+    /// Any event to many (ABI 1.2): to the subscribers of `channel`, or to every socket of the
+    /// namespace when it is nil, without this socket unless `includingSelf` (socket.io's
+    /// `socket.to(channel).emit`, `socket.broadcast.emit`, and `io.to(channel).emit`).
+    /// Throws `SioError.unsupported` on a host older than ABI 1.2.
+    public func emit(_ event: String, _ arguments: Any..., toChannel channel: String?, includingSelf: Bool = false) throws {
+        guard api.pointee.struct_size > MemoryLayout<sio_host_api>.offset(of: \.emit_to)! else { throw SioError.unsupported }
+        try JSON.with(arguments) { json in
+            withBuf(channel ?? "") { channel in
+                withBuf(event) { api.pointee.emit_to!(handle, channel, $0, json, nil, 0, includingSelf ? SIO_EMIT_INCLUDE_SELF : 0) }
+            }
+        }
+    }
+
     /// Answers a message's acknowledgement.
     public func ack(_ message: Message, _ arguments: Any...) throws {
         guard let id = message.ackID else { return }
