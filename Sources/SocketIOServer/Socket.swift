@@ -27,7 +27,7 @@ public final class Socket: @unchecked Sendable {
     let namespaceRegistry: NamespaceRegistry
     private let session: EngineSession
     private var channelSet: Set<String> = []
-    private var pendingAcks: [Int: ([JSONValue], [ByteBuffer]) -> Void] = [:]
+    private var pendingAcks: [Int: PendingAck] = [:]
     private var nextAckID = 0
     /// Unchecked exclusivity, as `EngineSession.state`: read on every delivery, touched on
     /// `eventLoop` only, and only read or replaced whole.
@@ -110,8 +110,17 @@ public final class Socket: @unchecked Sendable {
         for message in queued { session.send(message) }
     }
 
+    /// Nothing more is sent; acknowledgements still awaited end as `disconnected`, in the order
+    /// they were asked.
     func markFinished() {
         lifecycle = .finished
+        guard !pendingAcks.isEmpty else { return }
+        let pending = pendingAcks.sorted { $0.key < $1.key }
+        pendingAcks = [:]
+        for (_, ack) in pending {
+            ack.timeout?.cancel()
+            ack.call(.disconnected)
+        }
     }
 
     private func deliver(_ packet: SocketIOPacket, attachments: [ByteBuffer]) {
@@ -152,13 +161,39 @@ public final class Socket: @unchecked Sendable {
     /// Emits `event` to this client; `ack` runs on the event loop when the client answers.
     public func emit(_ event: String, _ arguments: [JSONValue] = [], attachments: [ByteBuffer] = [],
                      ack: (@Sendable ([JSONValue], [ByteBuffer]) -> Void)? = nil) {
+        var outcome: (@Sendable (AckOutcome) -> Void)?
+        if let ack {
+            outcome = { result in
+                if case .answered(let arguments, let attachments) = result { ack(arguments, attachments) }
+            }
+        }
+        emit(event, arguments, attachments: attachments, timeout: nil, outcome: outcome)
+    }
+
+    /// Emits `event` and asks the client to acknowledge it (socket.io's `emitWithAck`): `outcome`
+    /// runs once on the event loop, with the answer, when `timeout` passes first, or when the
+    /// socket disconnects first (between the application's `disconnect` and `finish`; at once
+    /// if it is already gone). A late answer is dropped.
+    public func emit(_ event: String, _ arguments: [JSONValue] = [], attachments: [ByteBuffer] = [],
+                     timeout: TimeAmount?, outcome: (@Sendable (AckOutcome) -> Void)?) {
         onLoop { [self] in
-            guard !isFinished else { return }
+            guard !isFinished else {
+                // Never before the caller returns: it may still be in the middle of a handler.
+                if let outcome { session.eventLoop.execute { outcome(.disconnected) } }
+                return
+            }
             var ackID: Int?
-            if let ack {
-                ackID = nextAckID
-                pendingAcks[nextAckID] = ack
+            if let outcome {
+                let id = nextAckID
                 nextAckID += 1
+                ackID = id
+                var pending = PendingAck(call: outcome)
+                if let timeout {
+                    pending.timeout = session.eventLoop.scheduleTask(in: timeout) { [self] in
+                        pendingAcks.removeValue(forKey: id)?.call(.timedOut)
+                    }
+                }
+                pendingAcks[id] = pending
             }
             let packet = SocketIOPacket(
                 kind: attachments.isEmpty ? .event : .binaryEvent, namespace: namespace, ackID: ackID,
@@ -205,7 +240,9 @@ public final class Socket: @unchecked Sendable {
     }
 
     func receiveAck(id: Int, arguments: [JSONValue], attachments: [ByteBuffer]) {
-        pendingAcks.removeValue(forKey: id)?(arguments, attachments)
+        guard let pending = pendingAcks.removeValue(forKey: id) else { return }
+        pending.timeout?.cancel()
+        pending.call(.answered(arguments, attachments))
     }
 
     // MARK: Channels

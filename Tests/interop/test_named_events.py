@@ -2,6 +2,8 @@
 socket.broadcast.emit and socket.to(room).emit, or io.to(room).emit with the sender) and out of
 band (`oob_emit` to a namespace or channel, `oob_emit_to_socket`), with binary attachments,
 through a real server, a compiled C plugin and python-socketio clients over both transports."""
+import threading
+
 from test_browser_client import browser  # noqa: F401  (fixture)
 from test_plugins import client, probe_server, subscribe  # noqa: F401  (fixture)
 from conftest import wait_until
@@ -99,3 +101,45 @@ def test_the_official_client_receives_named_events_to_many(browser, start_server
     finally:
         page.close()
         sender.disconnect()
+
+
+def test_emit_with_ack_answered_timed_out_and_disconnected(probe_server):  # noqa: F811
+    """emit_with_ack (ABI 1.2): the callback runs once, with the client's answer, on timeout
+    (a late answer dropped), or when the socket disconnects first (between on_disconnect and
+    on_finish)."""
+    import time
+
+    trace = probe_server.trace
+    c = client(probe_server)
+    sid = c.get_sid()
+    c.on("question", lambda *args: ("forty-two", args[0]))
+    assert c.call("ask", ("question", "5000"), timeout=5) == 0
+    assert wait_until(lambda: c.received == [["forty-two", "what is it?"]])
+    assert [x for _, e, x in trace.events(sid) if e == "ack"] == ['0 ["forty-two","what is it?"]']
+
+    def late(*args):
+        time.sleep(0.6)
+        return "late"
+    c.on("slow", late)
+    assert c.call("ask", ("slow", "200"), timeout=5) == 0
+    assert wait_until(lambda: c.received[-1:] == ["timeout"])
+    time.sleep(0.5)
+    assert c.received == [["forty-two", "what is it?"], "timeout"], "the late answer is dropped"
+    assert [x for _, e, x in trace.events(sid) if e == "ack"] == ['0 ["forty-two","what is it?"]', "7 "]
+
+    SIO_ERR_INVALID = 4
+    assert c.call("ask_bad", timeout=5) == SIO_ERR_INVALID
+
+    gone = client(probe_server)
+    gone_sid = gone.get_sid()
+
+    def leave(*args):
+        threading.Thread(target=gone.disconnect).start()
+        time.sleep(1)
+    gone.on("question", leave)
+    gone.emit("ask", ("question", "0"))
+    assert wait_until(lambda: ("probe", "finish", "") in [(p, e, "") for p, e, _ in trace.events(gone_sid)])
+    events = [e for _, e, _ in trace.events(gone_sid)]
+    assert events.count("ack") == 1 and events.index("disconnect") < events.index("ack") < events.index("finish"), events
+    assert [x for _, e, x in trace.events(gone_sid) if e == "ack"] == ["3 "]
+    c.disconnect()

@@ -55,6 +55,24 @@ static void ack_status(const sio_event *e, sio_status status) {
     if (e->message->ack_id >= 0) api->ack(e->socket, e->message->ack_id, cstr(json), NULL, 0);
 }
 
+/* ABI 1.2 emit_with_ack: the reply is traced as "probe ack SOCKET / STATUS ARGS"; an answer is
+ * sent back to the client as a "message" (the answer's arguments), a timeout as "timeout". */
+static void on_ack_reply(const sio_ack_reply *reply, void *user_data) {
+    const char *path = getenv("SIO_TRACE_FILE");
+    if (path) {
+        pthread_mutex_lock(&trace_lock);
+        FILE *f = fopen(path, "a");
+        if (f) {
+            fprintf(f, "%s ack %.*s / %d%s%.*s\n", probe_name, (int)reply->socket_id.len, reply->socket_id.ptr, (int)reply->status,
+                    (const char *)user_data, (int)reply->args_json.len, reply->args_json.ptr ? reply->args_json.ptr : "");
+            fclose(f);
+        }
+        pthread_mutex_unlock(&trace_lock);
+    }
+    if (reply->status == SIO_OK) api->send(reply->socket, reply->args_json);
+    else if (reply->status == SIO_ERR_TIMEOUT) api->send(reply->socket, cstr("\"timeout\""));
+}
+
 /* A background thread that broadcasts out of band until told to stop. */
 static volatile int thread_running;
 static pthread_t thread;
@@ -141,6 +159,14 @@ static sio_status on_message(const sio_event *e, void *ud) {
         ack_status(e, api->emit_to(e->socket, arg_string(e, "0"), arg_string(e, "1"), m->args_json, m->attachments, m->attachment_count, flags));
     }
     else if (eq(ev, "emit_to_bad_json")) { ack_status(e, api->emit_to(e->socket, cstr(""), cstr("x"), cstr("{\"not\": \"an array\"}"), NULL, 0, 0)); }
+    else if (eq(ev, "ask")) {
+        sio_buf timeout = arg_string(e, "1");
+        char digits[16] = {0};
+        memcpy(digits, timeout.ptr ? timeout.ptr : "", timeout.len < 15 ? timeout.len : 15);
+        ack_status(e, api->emit_with_ack(e->socket, arg_string(e, "0"), cstr("[\"what is it?\"]"), NULL, 0,
+                                         (uint32_t)atoi(digits), on_ack_reply, (void *)" "));
+    }
+    else if (eq(ev, "ask_bad")) { ack_status(e, api->emit_with_ack(e->socket, cstr("q"), cstr("[]"), NULL, 0, 0, NULL, NULL)); }
     else if (eq(ev, "oob_emit")) { ack_status(e, api->oob_emit(self, cstr("/"), arg_string(e, "0"), arg_string(e, "1"), m->args_json, m->attachments, m->attachment_count)); }
     else if (eq(ev, "oob_emit_to_socket")) { ack_status(e, api->oob_emit_to_socket(self, cstr("/"), arg_string(e, "0"), arg_string(e, "1"), m->args_json, m->attachments, m->attachment_count)); }
     else if (eq(ev, "oob_send")) { ack_status(e, api->oob_send(self, cstr("/"), arg_string(e, "0"), arg_json(e, "1"))); }

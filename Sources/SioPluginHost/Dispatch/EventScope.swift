@@ -10,6 +10,8 @@ final class EventScope {
     unowned let host: PluginHost
     let arena = CArena()
     var reason: String?
+    /// The plugin whose handler runs now: what `emit_with_ack` ties its callback to.
+    var plugin: LoadedPlugin?
     /// Set by `DispatchThread.open`: what makes this scope's handle unique.
     var serial: UInt64 = 0
 

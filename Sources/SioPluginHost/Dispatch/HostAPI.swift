@@ -184,6 +184,20 @@ enum HostAPI {
             return plugin.host.outOfBandEmit(name, values, attachments: byteBuffers(attachments, count),
                                              namespace: namespaceName(namespace), socketID: id).status
         }
+        api.emit_with_ack = { socket, event, arguments, attachments, count, timeoutMs, callback, userData in
+            guard let scope = EventScope.from(socket), let plugin = scope.plugin else { return SIO_ERR_STATE }
+            guard let name = event.string, !name.isEmpty, case .array(let values)? = scope.json(arguments), let callback else {
+                return SIO_ERR_INVALID
+            }
+            let host = scope.host
+            let target = scope.socket
+            let call = PluginHost.AckCallback(function: callback, userData: userData)
+            target.emit(name, values, attachments: byteBuffers(attachments, count),
+                        timeout: timeoutMs > 0 ? .milliseconds(Int64(timeoutMs)) : nil) { outcome in
+                host.deliverAck(outcome, socket: target, plugin: plugin, callback: call)
+            }
+            return SIO_OK
+        }
         let pointer = UnsafeMutablePointer<sio_host_api>.allocate(capacity: 1)
         pointer.initialize(to: api)
         return UnsafePointer(pointer)

@@ -100,9 +100,9 @@ extension PluginHost {
         case refused(String)
     }
 
-    @discardableResult
-    private func dispatch(_ kind: sio_event_kind, socket: Socket, binding: Binding,
-                          fill: (inout sio_event, EventScope) -> Void) -> Outcome {
+    /// Runs `body` with the serving plugin set pinned: a reload waits until it returns, and
+    /// nested calls (an event raised from a handler) see the same set.
+    func withServingSet<R>(_ body: (PluginSet, _ outermost: Bool) -> R) -> R {
         let thread = DispatchThread.current
         let generation: PluginSet
         let outermost = thread.pinned == nil
@@ -121,7 +121,20 @@ extension PluginHost {
                 generation.inFlight.wrappingDecrement(ordering: .releasing)
             }
         }
-        let plugins = generation.plugins
+        return body(generation, outermost)
+    }
+
+    @discardableResult
+    private func dispatch(_ kind: sio_event_kind, socket: Socket, binding: Binding,
+                          fill: (inout sio_event, EventScope) -> Void) -> Outcome {
+        withServingSet { generation, outermost in
+            dispatch(kind, socket: socket, binding: binding, plugins: generation.plugins, outermost: outermost, fill: fill)
+        }
+    }
+
+    private func dispatch(_ kind: sio_event_kind, socket: Socket, binding: Binding, plugins: [LoadedPlugin], outermost: Bool,
+                          fill: (inout sio_event, EventScope) -> Void) -> Outcome {
+        let thread = DispatchThread.current
         guard !plugins.isEmpty else { return .completed }
         let scope = EventScope(socket: socket, host: self)
         guard let handle = thread.open(scope) else {
@@ -157,6 +170,7 @@ extension PluginHost {
                     }
                 }
                 scope.reason = nil
+                scope.plugin = plugin
                 let started = ContinuousClock.now
                 if outermost { thread.began(plugin: plugin.summaryForWatchdog, kind: kind, socketID: socket.id, at: started) }
                 let status = withUnsafePointer(to: &event) { handler.function($0, handler.userData) }

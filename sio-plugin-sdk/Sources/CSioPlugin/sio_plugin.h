@@ -76,6 +76,7 @@ typedef int32_t sio_status;
 #define SIO_ERR_INVALID 4         /* an argument is malformed (bad JSON, bad channel name, ...) */
 #define SIO_ERR_STATE 5           /* not allowed now (e.g. registering after init, stale socket) */
 #define SIO_ERR_NOT_FOUND 6       /* a looked-up key or value does not exist */
+#define SIO_ERR_TIMEOUT 7         /* ABI 1.2: emit_with_ack's client did not answer in time */
 
 /* The seven events. */
 typedef enum sio_event_kind {
@@ -142,6 +143,25 @@ typedef struct sio_event {
     sio_buf auth_json;           /* CONNECT: the client's auth object, or empty; OWNERSHIP: host-owned, event */
     sio_buf reason;              /* DISCONNECT: why, e.g. "transport close"; OWNERSHIP: host-owned, event */
 } sio_event;
+
+/*
+ * ABI 1.2: how an emit_with_ack ended, handed to its callback. The callback runs on the
+ * socket's thread like a handler: with SIO_OK and SIO_ERR_TIMEOUT the socket is still there
+ * and `socket` takes the host functions marked "during an event only" until the callback
+ * returns (send, emit, ack, ...); with SIO_ERR_NO_SOCKET it disconnected first and `socket` is
+ * NULL.
+ */
+typedef struct sio_ack_reply {
+    size_t struct_size;
+    sio_status status;           /* SIO_OK: answered; SIO_ERR_TIMEOUT: not in time; SIO_ERR_NO_SOCKET: gone first */
+    sio_socket *socket;          /* OWNERSHIP: host-owned, callback; NULL with SIO_ERR_NO_SOCKET */
+    sio_buf socket_id;           /* OWNERSHIP: host-owned, callback */
+    sio_buf args_json;           /* SIO_OK: the client's answer, a JSON array; OWNERSHIP: host-owned, callback */
+    const sio_buf *attachments;  /* SIO_OK: binary arguments; OWNERSHIP: host-owned, callback */
+    size_t attachment_count;
+} sio_ack_reply;
+
+typedef void (*sio_ack_fn)(const sio_ack_reply *reply, void *user_data);
 
 /*
  * A handler. Return SIO_OK; SIO_REFUSE to refuse a connection or subscription; SIO_FAIL when
@@ -228,6 +248,16 @@ typedef struct sio_host_api {
                            const sio_buf *attachments, size_t attachment_count);
     sio_status (*oob_emit_to_socket)(sio_plugin *plugin, sio_buf nsp, sio_buf socket_id, sio_buf event,
                                      sio_buf args_json, const sio_buf *attachments, size_t attachment_count);
+    /* Emits an event and asks this client to acknowledge it (socket.io's emitWithAck). During
+     * an event only. `callback` runs exactly once, later, on the socket's thread (never before
+     * emit_with_ack returns): with the answer, after timeout_ms without one (0: no timeout), or
+     * when the socket disconnects first (after on_disconnect, before on_finish). A late answer
+     * is dropped. A callback whose plugin version was replaced or removed before it is due is
+     * not called: its code may be gone; the next version never sees its predecessor's waits.
+     * OWNERSHIP: event, args_json and attachments are copied; user_data is the plugin's,
+     * passed back unchanged. */
+    sio_status (*emit_with_ack)(sio_socket *socket, sio_buf event, sio_buf args_json, const sio_buf *attachments,
+                                size_t attachment_count, uint32_t timeout_ms, sio_ack_fn callback, void *user_data);
 } sio_host_api;
 
 /* emit_to flags. */
