@@ -439,6 +439,22 @@ def test_swift_plugin(start_server, tmp_path):
     assert wait_until(lambda: ("direct", ["just you"]) in got)
     assert all(event != "room-news" for event, _ in got) and all(event != "direct" for event, _ in other_got)
     other.disconnect()
+    # emitWithAck from the SDK: answered, then timed out (the late answer dropped).
+    answers = iter(["fine", None])
+
+    def question(*args):
+        value = next(answers)
+        if value is None:
+            time.sleep(0.6)
+            return "too late"
+        return value
+    c.on("question", question)
+    c.emit("ask-swift")
+    assert wait_until(lambda: {"answered": "fine"} in c.received)
+    c.emit("ask-swift")
+    assert wait_until(lambda: "swift timeout" in c.received)
+    time.sleep(0.5)
+    assert {"answered": "too late"} not in c.received
     refused = socketio.Client(reconnection=False)
     with pytest.raises(socketio.exceptions.ConnectionError):
         refused.connect(server.url, transports=["websocket"], auth={"refuse": "swift says no"}, wait_timeout=3)

@@ -22,9 +22,10 @@ extension PluginHost {
                 return
             }
             reply.status = SIO_ERR_NO_SOCKET
-            var id = socket.id
-            id.withUTF8 { bytes in
-                reply.socket_id = sio_buf(ptr: UnsafeRawPointer(bytes.baseAddress)?.assumingMemoryBound(to: CChar.self), len: bytes.count)
+            let arena = CArena()
+            reply.socket_id = arena.buf(socket.id)
+            reply.nsp = arena.buf(socket.namespace)
+            withExtendedLifetime(arena) {
                 withUnsafePointer(to: &reply) { callback.function($0, callback.userData) }
             }
         }
@@ -43,6 +44,7 @@ extension PluginHost {
         defer { thread.close(scope) }
         reply.socket = handle
         reply.socket_id = scope.arena.buf(socket.id)
+        reply.nsp = scope.arena.buf(socket.namespace)
         switch outcome {
         case .answered(let arguments, let attachments):
             reply.status = SIO_OK

@@ -78,6 +78,19 @@ public func sioPluginEntry() -> UnsafeRawPointer {
                 try socket.ack(message, "nobody in empty-room")
             }
         }
+        on.event("ask-swift") { request, socket, context, message in
+            let id = socket.id
+            try socket.emitWithAck("question", "from swift", timeout: .milliseconds(300)) { socket, reply in
+                switch reply {
+                case .answered(let answer):
+                    try? socket?.send(["answered": (try? answer.decode(String.self)) ?? "?"])
+                case .timedOut:
+                    try? socket?.send("swift timeout")
+                case .disconnected:
+                    try? Plugin.send(sessionID: id, "unreachable")
+                }
+            }
+        }
         on.subscribe(channel: "^vip-") { request, socket, context, channel in
             trace("vip-subscribe", socket, channel)
             throw Refuse("members only")

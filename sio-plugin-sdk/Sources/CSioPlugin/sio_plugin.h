@@ -156,6 +156,7 @@ typedef struct sio_ack_reply {
     sio_status status;           /* SIO_OK: answered; SIO_ERR_TIMEOUT: not in time; SIO_ERR_NO_SOCKET: gone first */
     sio_socket *socket;          /* OWNERSHIP: host-owned, callback; NULL with SIO_ERR_NO_SOCKET */
     sio_buf socket_id;           /* OWNERSHIP: host-owned, callback */
+    sio_buf nsp;                 /* the socket's namespace; OWNERSHIP: host-owned, callback */
     sio_buf args_json;           /* SIO_OK: the client's answer, a JSON array; OWNERSHIP: host-owned, callback */
     const sio_buf *attachments;  /* SIO_OK: binary arguments; OWNERSHIP: host-owned, callback */
     size_t attachment_count;

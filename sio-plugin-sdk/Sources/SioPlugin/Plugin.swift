@@ -25,7 +25,7 @@ public final class Plugin {
     fileprivate(set) var handle: OpaquePointer?
     private let info: UnsafeMutablePointer<sio_plugin_info>
 
-    nonisolated(unsafe) fileprivate static var current: Plugin?
+    nonisolated(unsafe) fileprivate(set) static var current: Plugin?
 
     private init(name: String, version: String) {
         info = UnsafeMutablePointer<sio_plugin_info>.allocate(capacity: 1)

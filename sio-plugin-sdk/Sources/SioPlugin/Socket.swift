@@ -1,16 +1,31 @@
 import CSioPlugin
 import Foundation
 
-/// The socket an event is about. Valid during the handler call only.
+/// The socket an event (or an acknowledgement's reply) is about. Valid during the handler call
+/// only.
 public struct Socket {
-    let event: UnsafePointer<sio_event>
+    let handle: OpaquePointer?
     let api: UnsafePointer<sio_host_api>
+    private let idBuffer: sio_buf
+    private let namespaceBuffer: sio_buf
 
-    var handle: OpaquePointer? { event.pointee.socket }
+    init(event: UnsafePointer<sio_event>, api: UnsafePointer<sio_host_api>) {
+        handle = event.pointee.socket
+        self.api = api
+        idBuffer = event.pointee.socket_id
+        namespaceBuffer = event.pointee.nsp
+    }
+
+    init(reply: UnsafePointer<sio_ack_reply>, api: UnsafePointer<sio_host_api>) {
+        handle = reply.pointee.socket
+        self.api = api
+        idBuffer = reply.pointee.socket_id
+        namespaceBuffer = reply.pointee.nsp
+    }
 
     /// The id the client sees as `socket.id`; `Plugin.send(sessionID:)` takes it.
-    public var id: String { event.pointee.socket_id.string }
-    public var namespace: String { event.pointee.nsp.string }
+    public var id: String { idBuffer.string }
+    public var namespace: String { namespaceBuffer.string }
 
     /// Sends `message` to this client as a "message" event: any `Encodable` value, or what
     /// JSONSerialization takes (dictionaries, arrays, strings, numbers, `NSNull`), mixed freely.
@@ -51,6 +66,26 @@ public struct Socket {
             withBuf(channel ?? "") { channel in
                 withBuf(event) { api.pointee.emit_to!(handle, channel, $0, json, nil, 0, includingSelf ? SIO_EMIT_INCLUDE_SELF : 0) }
             }
+        }
+    }
+
+    /// Emits `event` and asks the client to acknowledge it (ABI 1.2; socket.io's `emitWithAck`).
+    /// `reply` runs once, later, on the socket's thread: with the client's answer, with
+    /// `.timedOut` after `timeout` (nil: none), or with `.disconnected` when the socket goes
+    /// first; the `Socket` it gets (nil once disconnected) is valid during that call. Not
+    /// called if this plugin version is replaced first.
+    public func emitWithAck(_ event: String, _ arguments: Any..., timeout: Duration? = nil,
+                            reply: @escaping (Socket?, AckReply) -> Void) throws {
+        guard api.pointee.struct_size > MemoryLayout<sio_host_api>.offset(of: \.emit_with_ack)! else { throw SioError.unsupported }
+        let milliseconds = timeout.map { UInt32(clamping: max(1, $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000)) } ?? 0
+        let box = Unmanaged.passRetained(AckBox(reply)).toOpaque()
+        do {
+            try JSON.with(arguments) { json in
+                withBuf(event) { api.pointee.emit_with_ack!(handle, $0, json, nil, 0, milliseconds, ackReplyCallback, box) }
+            }
+        } catch {
+            Unmanaged<AckBox>.fromOpaque(box).release()
+            throw error
         }
     }
 
@@ -117,11 +152,7 @@ public struct Message {
 
     /// Argument `index` decoded as `T`: `let move = try message.decode(Move.self)`.
     public func decode<T: Decodable>(_ type: T.Type, at index: Int = 0) throws -> T {
-        guard arguments.indices.contains(index) else {
-            throw DecodingError.valueNotFound(T.self, .init(codingPath: [], debugDescription: "the message has no argument \(index)"))
-        }
-        let data = try JSONSerialization.data(withJSONObject: arguments[index], options: [.fragmentsAllowed])
-        return try JSONDecoder().decode(T.self, from: data)
+        try JSON.decodeArgument(arguments, at: index, as: type)
     }
 }
 
@@ -169,6 +200,14 @@ enum JSON {
             return Array(try JSONEncoder().encode(encodable))
         }
         throw EncodingError.invalidValue(value, .init(codingPath: [], debugDescription: "\(type(of: value)) is neither Encodable nor JSON"))
+    }
+
+    static func decodeArgument<T: Decodable>(_ arguments: [Any], at index: Int, as type: T.Type) throws -> T {
+        guard arguments.indices.contains(index) else {
+            throw DecodingError.valueNotFound(T.self, .init(codingPath: [], debugDescription: "no argument \(index)"))
+        }
+        let data = try JSONSerialization.data(withJSONObject: arguments[index], options: [.fragmentsAllowed])
+        return try JSONDecoder().decode(T.self, from: data)
     }
 
     static func decode(_ buf: sio_buf) -> Any? {
