@@ -16,6 +16,19 @@ from plugins import plugin_dir
 SIO = str(BUILD_DIR / "sio")
 
 
+def assert_greets(server, name):
+    """What the template does: a welcome on connect, and an answer to "hello"."""
+    client = socketio.Client(reconnection=False)
+    welcomed = threading.Event()
+    client.on("welcome", lambda who: welcomed.set() if who == name else None)
+    client.connect(server.url, transports=["websocket"], wait_timeout=5)
+    try:
+        assert welcomed.wait(5)
+        assert client.call("hello", timeout=5) == f"hello from {name}"
+    finally:
+        client.disconnect()
+
+
 def test_a_new_c_plugin_builds_loads_and_answers(start_server, tmp_path):
     project = tmp_path / "elsewhere" / "greeter"
     created = subprocess.run([SIO, "new-plugin", "greeter", "--dir", str(project)], capture_output=True, text=True, timeout=30)
@@ -37,15 +50,7 @@ def test_a_new_c_plugin_builds_loads_and_answers(start_server, tmp_path):
     assert oct(os.stat(plugins / "greeter.so").st_mode & 0o777) == "0o755"
     assert wait_until(lambda: "plugin loaded" in server.log() and "greeter 0.1.0" in server.log(), timeout=10), server.log()
 
-    client = socketio.Client(reconnection=False)
-    welcomed = threading.Event()
-    client.on("welcome", lambda name: welcomed.set() if name == "greeter" else None)
-    client.connect(server.url, transports=["websocket"], wait_timeout=5)
-    try:
-        assert welcomed.wait(5)
-        assert client.call("hello", timeout=5) == "hello from greeter"
-    finally:
-        client.disconnect()
+    assert_greets(server, "greeter")
 
 
 def test_names_and_places_it_refuses(tmp_path):
@@ -82,15 +87,7 @@ def test_a_new_swift_plugin_depends_on_the_sdk_alone_and_answers(start_server, t
     shutil.copy(library, plugins / "greeter.so")
     os.chmod(plugins / "greeter.so", 0o755)
     server = start_server("sio", ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(plugins)])
-    client = socketio.Client(reconnection=False)
-    welcomed = threading.Event()
-    client.on("welcome", lambda name: welcomed.set() if name == "greeter-swift" else None)
-    client.connect(server.url, transports=["websocket"], wait_timeout=5)
-    try:
-        assert welcomed.wait(5)
-        assert client.call("hello", timeout=5) == "hello from greeter-swift"
-    finally:
-        client.disconnect()
+    assert_greets(server, "greeter-swift")
 
 
 def test_a_published_sdk_is_depended_on_by_url_and_version(tmp_path):

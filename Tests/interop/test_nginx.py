@@ -9,17 +9,11 @@ import time
 import pytest
 import socketio
 
-from conftest import ROOT, wait_until
+from conftest import ROOT, free_port, wait_until
 from plugins import SOURCES, build_c, plugin_dir
 from test_python_client import EXPECTED_TRANSPORT, TRANSPORTS, transport  # noqa: F401
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ python-socketio clients connect, subscribe and publish; the values Prometheus st
 checked against what the clients did (issue 16)."""
 import json
 import shutil
-import socket
 import subprocess
 import urllib.parse
 import urllib.request
@@ -11,17 +10,11 @@ import urllib.request
 import pytest
 import socketio
 
-from conftest import ROOT, wait_until
+from conftest import ROOT, free_port, wait_until
 from plugins import build_c, plugin_dir
 
 PROMETHEUS = shutil.which("prometheus")
 TOKEN = "scrape-token"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

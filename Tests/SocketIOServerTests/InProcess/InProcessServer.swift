@@ -118,6 +118,11 @@ final class Connection {
     }
 }
 
+/// The head of a WebSocket upgrade request, RFC 6455's example key.
+let upgradeHeaders = [
+    "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+]
+
 /// Server frames (unmasked, short) decoded to their text payloads; a close frame reads "<close>".
 func textFrames(_ bytes: [UInt8]) -> [String] {
     var frames: [String] = []

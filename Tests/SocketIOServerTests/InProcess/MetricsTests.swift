@@ -17,10 +17,6 @@ final class MetricsTests: XCTestCase {
         try? loop.syncShutdownGracefully()
     }
 
-    private let upgradeHeaders = [
-        "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-    ]
-
     private func total(_ metrics: TestMetrics, _ label: String, _ dimensions: [(String, String)] = []) -> Int64 {
         (try? metrics.expectCounter(label, dimensions).totalValue) ?? 0
     }

@@ -15,10 +15,6 @@ final class WebSocketTests: XCTestCase {
         try? loop.syncShutdownGracefully()
     }
 
-    private let upgradeHeaders = [
-        "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-    ]
-
     /// Splits what the server wrote into the 101 head and the frames after it.
     private func upgraded(_ bytes: [UInt8]) throws -> (head: String, frames: [String]) {
         let text = String(decoding: bytes, as: UTF8.self)
