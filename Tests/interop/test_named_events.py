@@ -74,7 +74,8 @@ def test_out_of_band_named_events(probe_server):  # noqa: F811
 def test_the_official_client_receives_named_events_to_many(browser, start_server, tmp_path):  # noqa: F811
     """The official JavaScript client (4.8.1, headless Chromium) in a channel: a named event with
     a binary argument, sent to the channel by another client's handler, arrives as socket.io's
-    own `socket.on(name)` handlers expect it."""
+    own `socket.on(name)` handlers expect it; and a question the server asks with emit_with_ack
+    is answered through the client's acknowledgement callback."""
     from plugins import SOURCES, build_c, plugin_dir
     from test_browser_client import CLIENT
 
@@ -87,6 +88,10 @@ def test_the_official_client_receives_named_events_to_many(browser, start_server
       const socket = io({transports: ["websocket"]});
       socket.on("score", (...args) => window.got.push(args.map(a => a instanceof ArrayBuffer ? Array.from(new Uint8Array(a)) : a)));
       socket.on("connect", () => socket.emit("__subscribe__", "room", (ok) => { window.subscribed = ok; }));
+      // The server asks (emit_with_ack): the official client answers through its callback.
+      window.messages = [];
+      socket.on("message", (m) => window.messages.push(m));
+      socket.on("question", (text, answer) => answer("from the browser", text));
     </script>""")
     server = start_server("sio", ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(directory),
                                   "--static", str(static), "--client-script", str(CLIENT)])
@@ -98,6 +103,9 @@ def test_the_official_client_receives_named_events_to_many(browser, start_server
         assert sender.call("emit_to", ("room", "score", "others", b"\x01\x02"), timeout=5) == 0
         page.wait_for_function("window.got.length === 1", timeout=15_000)
         assert page.evaluate("window.got") == [["room", "score", "others", [1, 2]]]
+        page.evaluate("socket.emit('ask', 'question', '5000')")
+        page.wait_for_function("window.messages.length === 1", timeout=15_000)
+        assert page.evaluate("window.messages") == [["from the browser", "what is it?"]]
     finally:
         page.close()
         sender.disconnect()
