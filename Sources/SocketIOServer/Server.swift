@@ -199,19 +199,23 @@ public final class Server: Service, Sendable {
         await context.metrics?.collect(sessions: context.sessions.withLockedValue { Array($0.values) }, namespaces: context.namespaces)
     }
 
-    /// The connected sockets (of one channel, when given), each read on its own loop: one task
-    /// per loop, not per socket.
-    public func sockets(channel: String? = nil) async -> [SocketSnapshot] {
+    /// The connected sockets (of one channel, when given; at most `limit` of them, any), each
+    /// read on its own loop: one task per loop, not per socket. A loop that does not answer
+    /// within a second (stalled) is left out.
+    public func sockets(channel: String? = nil, limit: Int = .max) async -> [SocketSnapshot] {
         var byLoop: [ObjectIdentifier: (EventLoop, [Socket])] = [:]
-        for name in context.namespaces.keys.sorted() {
+        var taken = 0
+        for name in context.namespaces.keys.sorted() where taken < limit {
             let registry = context.namespaces[name]!
             for socket in channel.map({ registry.subscribers(of: [$0]) }) ?? registry.allSockets {
+                guard taken < limit else { break }
                 byLoop[ObjectIdentifier(socket.eventLoop), default: (socket.eventLoop, [])].1.append(socket)
+                taken += 1
             }
         }
         var snapshots: [SocketSnapshot] = []
         for (loop, sockets) in byLoop.values {
-            if let taken = try? await loop.submit({ sockets.map(\.snapshot) }).get() { snapshots += taken }
+            if let read = await LoopQuery.ask(loop, { sockets.map(\.snapshot) }) { snapshots += read }
         }
         return snapshots.sorted { ($0.namespace, $0.connectedAt, $0.id) < ($1.namespace, $1.connectedAt, $1.id) }
     }

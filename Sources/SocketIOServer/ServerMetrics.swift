@@ -97,11 +97,11 @@ final class ServerMetrics: Sendable {
         var webSockets = 0, polling = 0
         for (key, (loop, counters)) in loops {
             let sessions = byLoop[key]?.1 ?? []
-            let counted = try? await loop.submit { [self] in
+            let counted = await LoopQuery.ask(loop) { [self] in
                 counters.fold(into: self)
                 let webSockets = sessions.lazy.filter { $0.transportName == "websocket" }.count
                 return (webSockets, sessions.count - webSockets)
-            }.get()
+            }
             webSockets += counted?.0 ?? 0
             polling += counted?.1 ?? 0
         }

@@ -61,7 +61,7 @@ struct AdminRoutes: Sendable {
             }
             return ok(["plugins": .array(reports)])
         case ("GET", "/sockets"):
-            let sockets = await server.sockets(channel: query["channel"])
+            let sockets = await server.sockets(channel: query["channel"], limit: query["limit"].flatMap { Int($0) }.map { max(0, $0) } ?? .max)
             return ok(["sockets": .array(sockets.map { socket -> JSONValue in
                 [
                     "id": .string(socket.id), "namespace": .string(socket.namespace), "transport": .string(socket.transport),

@@ -397,6 +397,18 @@ def test_blocked_handler_stalls_only_its_own_loop_and_shutdown_is_bounded(start_
     for c in newcomers:
         assert c.call("thread", timeout=5) != blocked_thread
         assert c.call("send", "alive", timeout=5) == 0
+    # The operator still sees the live loop: /sockets and /metrics do not wait on the stalled one.
+    import json
+    import urllib.request
+    asked = time.monotonic()
+    listing = subprocess.run([str(BUILD_DIR / "sio"), "sockets", "--json", "--admin", f"127.0.0.1:{server.admin_port}"],
+                             capture_output=True, text=True, timeout=15)
+    assert listing.returncode == 0 and time.monotonic() - asked < 4, listing.stderr
+    listed = {s["id"] for s in json.loads(listing.stdout)["sockets"]}
+    assert {c.get_sid() for c in newcomers} <= listed and blocker.get_sid() not in listed
+    asked = time.monotonic()
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{server.admin_port}/metrics", timeout=10).read().decode()
+    assert "sio_connections" in metrics and time.monotonic() - asked < 4
     serving = {c.get_sid() for c in healthy + newcomers}
     began = time.monotonic()
     code = server.stop(signal.SIGTERM, timeout=10)

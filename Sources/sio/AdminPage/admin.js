@@ -11,6 +11,8 @@ const state = {
 };
 
 const $ = (id) => document.getElementById(id);
+// Sockets asked for each second: a server with 20,000 would otherwise send them all, every second.
+const SOCKET_ROWS = 500;
 
 function element(tag, text, className) {
   const node = document.createElement(tag);
@@ -100,12 +102,13 @@ function drawStats(stats) {
   });
 }
 
-function drawSockets(sockets) {
+function drawSockets(sockets, total) {
   const filter = state.filter.toLowerCase();
   const shown = sockets.filter((socket) => !filter ||
     [socket.id, socket.remote_address, socket.namespace, ...socket.channels].some((text) => text.toLowerCase().includes(filter)));
-  $("sockets-count").textContent = shown.length === sockets.length ? `${sockets.length}` : `${shown.length} of ${sockets.length}`;
-  fillTable("sockets", shown.slice(0, 500), (socket) => {
+  const loaded = sockets.length < total ? `${sockets.length} of ${total} loaded` : `${total}`;
+  $("sockets-count").textContent = shown.length === sockets.length ? loaded : `${shown.length} shown · ${loaded}`;
+  fillTable("sockets", shown, (socket) => {
     const row = element("tr");
     const channels = element("td");
     for (const channel of socket.channels) channels.append(element("span", channel, "chip"));
@@ -244,13 +247,13 @@ function drawChart() {
 async function refresh() {
   try {
     const [stats, sockets, channels, plugins, errors, metrics] = await Promise.all([
-      request("GET", "/stats"), request("GET", "/sockets"), request("GET", "/channels"), request("GET", "/plugins"),
+      request("GET", "/stats"), request("GET", "/sockets?limit=" + SOCKET_ROWS), request("GET", "/channels"), request("GET", "/plugins"),
       request("GET", "/errors"), request("GET", "/metrics").catch(() => null),
     ]);
     drawStats(stats);
     const transports = {};
     for (const socket of sockets.sockets) transports[socket.transport] = (transports[socket.transport] || 0) + 1;
-    drawSockets(sockets.sockets);
+    drawSockets(sockets.sockets, Object.values(stats.sockets).reduce((sum, count) => sum + count, 0));
     drawChannels(channels.channels);
     drawPlugins(plugins.plugins);
     drawErrors(errors.errors);
