@@ -124,6 +124,7 @@ let package = Package(
         ),
         .testTarget(name: "SocketIOCodecTests", dependencies: ["SocketIOCodec"]),
         .testTarget(name: "SioAdminTests", dependencies: ["SioAdmin"]),
+        .testTarget(name: "SioPluginTests", dependencies: ["SioPlugin"]),
         .testTarget(name: "SioPluginHostTests", dependencies: ["SioPluginHost", "SocketIOServer", "SocketIOCodec", "CSioPlugin"]),
         .testTarget(
             name: "SocketIOServerTests",
