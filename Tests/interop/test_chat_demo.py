@@ -103,9 +103,13 @@ def test_chat_rooms(browser, chat_server):  # noqa: F811
         context.close()
 
 
-def test_room_state_survives_a_reload(browser, start_server, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("language", ["c", "swift"])
+def test_room_state_survives_a_reload(browser, start_server, tmp_path, language):  # noqa: F811
     directory = plugin_dir(tmp_path)
-    build_c(ROOT / "Plugins" / "chat-c" / "chat.c", directory / "chat.so")
+    if language == "c":
+        build_c(ROOT / "Plugins" / "chat-c" / "chat.c", directory / "chat.so")
+    else:
+        swift_plugin("ChatSwiftPlugin", directory / "chat.so")
     server = start_server("sio", ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(directory),
                                   "--static", str(WEB), "--no-watch"])
     context = browser.new_context()
@@ -114,8 +118,15 @@ def test_room_state_survives_a_reload(browser, start_server, tmp_path):  # noqa:
         first.goto(f"{server.url}/room.html?id=1")
         join(first, "ada")
         first.wait_for_selector("#chat:not(.hidden)")
-        # Reload the plugin with a new build of it (same code, other optimisation: other bytes).
-        build_c(ROOT / "Plugins" / "chat-c" / "chat.c", directory / "chat.so", optimize="-O2")
+        # Reload the plugin with a new build of it (same code, other bytes: another optimisation
+        # level for C; for Swift, the same library with padding after its end).
+        if language == "c":
+            build_c(ROOT / "Plugins" / "chat-c" / "chat.c", directory / "chat.so", optimize="-O2")
+        else:
+            staged = tmp_path / "chat-next.so"
+            staged.write_bytes((directory / "chat.so").read_bytes() + b"\0" * 64)
+            os.chmod(staged, 0o755)
+            os.replace(staged, directory / "chat.so")
         result = subprocess.run([str(BUILD_DIR / "sio"), "reload", "--admin", f"127.0.0.1:{server.admin_port}"],
                                 capture_output=True, text=True, timeout=10)
         assert "reloaded" in result.stdout, result

@@ -20,8 +20,9 @@ public final class PluginState<Value: Codable & Sendable>: @unchecked Sendable {
         self.value = value
     }
 
-    /// Reads or changes the value; other callers wait meanwhile, so keep the body short and do
-    /// not send from inside it.
+    /// Reads or changes the value; other callers wait meanwhile, so keep the body short.
+    /// Sending from inside is fine; calls that raise events into the plugin at once
+    /// (`disconnect`, `unsubscribe`) are not: their handlers would wait for this very lock.
     public func withValue<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
         lock.lock()
         defer { lock.unlock() }
