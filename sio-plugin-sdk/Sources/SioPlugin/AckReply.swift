@@ -26,8 +26,8 @@ public struct Answer {
 
 /// The Swift closure behind one `emit_with_ack`, retained until its reply.
 final class AckBox {
-    let reply: (Socket?, AckReply) -> Void
-    init(_ reply: @escaping (Socket?, AckReply) -> Void) { self.reply = reply }
+    let reply: @Sendable (Socket?, AckReply) -> Void
+    init(_ reply: @escaping @Sendable (Socket?, AckReply) -> Void) { self.reply = reply }
 }
 
 /// The host calls this once per `emit_with_ack` (or never, when the version is replaced).

@@ -3,23 +3,25 @@ import CSioPlugin
 /// Collects handlers, in the seed's style: `on.message(channel: "^room-") { request, socket, context, message in … }`.
 ///
 /// Throwing `Refuse` from `connect` or `subscribe` refuses; any other error raises `on_error`.
+/// Handlers are `@Sendable`: the host runs them on the socket's thread, handlers of different
+/// sockets at once, so what they share lives in `PluginState` or another `Sendable` home.
 public struct Handlers {
     var registrations: [(kind: sio_event_kind, pattern: String?, handler: AnyHandler)] = []
 
-    public typealias Basic = (Request, Socket, Context) throws -> Void
+    public typealias Basic = @Sendable (Request, Socket, Context) throws -> Void
 
     private mutating func add(_ kind: sio_event_kind, _ channel: String?, _ handler: AnyHandler) {
         registrations.append((kind, channel, handler))
     }
 
     /// Once per connection. It cannot be bound to a channel.
-    public mutating func connect(_ handler: @escaping (Request, Socket, Context, _ auth: Any?) throws -> Void) {
+    public mutating func connect(_ handler: @escaping @Sendable (Request, Socket, Context, _ auth: Any?) throws -> Void) {
         add(SIO_EVENT_CONNECT, nil, AnyHandler { event, socket in
             try handler(Request(event.request), socket, Context(socket), JSON.decode(event.auth_json))
         })
     }
 
-    public mutating func message(channel: String? = nil, _ handler: @escaping (Request, Socket, Context, Message) throws -> Void) {
+    public mutating func message(channel: String? = nil, _ handler: @escaping @Sendable (Request, Socket, Context, Message) throws -> Void) {
         add(SIO_EVENT_MESSAGE, channel, AnyHandler { event, socket in
             try handler(Request(event.request), socket, Context(socket), Message(event.message!.pointee))
         })
@@ -29,7 +31,7 @@ public struct Handlers {
     /// socket.io's `socket.on(name, …)`; `message` receives every event. The name is compared
     /// before anything is decoded.
     public mutating func event(_ name: String, channel: String? = nil,
-                               _ handler: @escaping (Request, Socket, Context, Message) throws -> Void) {
+                               _ handler: @escaping @Sendable (Request, Socket, Context, Message) throws -> Void) {
         let expected = Array(name.utf8)
         add(SIO_EVENT_MESSAGE, channel, AnyHandler { event, socket in
             guard event.message!.pointee.event.equals(expected) else { return }
@@ -37,19 +39,19 @@ public struct Handlers {
         })
     }
 
-    public mutating func subscribe(channel: String? = nil, _ handler: @escaping (Request, Socket, Context, String) throws -> Void) {
+    public mutating func subscribe(channel: String? = nil, _ handler: @escaping @Sendable (Request, Socket, Context, String) throws -> Void) {
         add(SIO_EVENT_SUBSCRIBE, channel, AnyHandler { event, socket in
             try handler(Request(event.request), socket, Context(socket), event.channel.string)
         })
     }
 
-    public mutating func unsubscribe(channel: String? = nil, _ handler: @escaping (Request, Socket, Context, String) throws -> Void) {
+    public mutating func unsubscribe(channel: String? = nil, _ handler: @escaping @Sendable (Request, Socket, Context, String) throws -> Void) {
         add(SIO_EVENT_UNSUBSCRIBE, channel, AnyHandler { event, socket in
             try handler(Request(event.request), socket, Context(socket), event.channel.string)
         })
     }
 
-    public mutating func error(channel: String? = nil, _ handler: @escaping (Request, Socket, Context, String) throws -> Void) {
+    public mutating func error(channel: String? = nil, _ handler: @escaping @Sendable (Request, Socket, Context, String) throws -> Void) {
         add(SIO_EVENT_ERROR, channel, AnyHandler { event, socket in
             try handler(Request(event.request), socket, Context(socket), event.error.string)
         })

@@ -75,7 +75,7 @@ public struct Socket {
     /// first; the `Socket` it gets (nil once disconnected) is valid during that call. Not
     /// called if this plugin version is replaced first.
     public func emitWithAck(_ event: String, _ arguments: Any..., timeout: Duration? = nil,
-                            reply: @escaping (Socket?, AckReply) -> Void) throws {
+                            reply: @escaping @Sendable (Socket?, AckReply) -> Void) throws {
         guard api.pointee.struct_size > MemoryLayout<sio_host_api>.offset(of: \.emit_with_ack)! else { throw SioError.unsupported }
         let milliseconds = timeout.map { UInt32(clamping: max(1, $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000)) } ?? 0
         let box = Unmanaged.passRetained(AckBox(reply)).toOpaque()
