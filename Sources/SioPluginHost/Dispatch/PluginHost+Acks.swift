@@ -6,7 +6,9 @@ import SocketIOServer
 /// handler does, with the serving set pinned, and only while the version that asked still
 /// serves: a replaced or removed version's code may be unmapped.
 extension PluginHost {
-    /// The C callback and the plugin's pointer, carried to the socket's loop.
+    /// The C callback and the plugin's pointer, carried to the socket's loop. `@unchecked
+    /// Sendable`: a C function pointer, and `user_data`, the plugin's own, which the ABI's
+    /// threading rules let the host hand back on any thread.
     struct AckCallback: @unchecked Sendable {
         let function: sio_ack_fn
         let userData: UnsafeMutableRawPointer?

@@ -12,6 +12,8 @@ import Foundation
 ///             rooms.withValue { $0.names[channel, default: 0] += 1 }
 ///         }
 ///     }
+///
+/// `@unchecked Sendable`: the value is reached under the lock only.
 public final class PluginState<Value: Codable & Sendable>: @unchecked Sendable {
     private let lock = NSLock()
     private var value: Value
