@@ -82,3 +82,46 @@ def test_log_lines_in_json_and_text_carry_milliseconds_and_the_plugin(start_serv
     plain = [line for line in text.log().splitlines() if "[SioPluginHost] plugin loaded" in line]
     assert plain and re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info sio: ", plain[0]), plain
     assert "plugin=relay-c 1." in plain[0]
+
+
+def test_admin_disconnect_and_socket_limit_take_broken_input(start_server):
+    """POST /disconnect and GET /sockets?limit= from the admin page, fed what a page could send."""
+    import urllib.error
+    import urllib.request
+    server = start_server("sio", ["serve", "--port", "0", "--admin-port", "0"])
+    admin = f"http://127.0.0.1:{server.admin_port}"
+
+    def post(path, body):
+        request = urllib.request.Request(admin + path, data=body, method="POST", headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as reply:
+                return reply.status, json.loads(reply.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    clients = []
+    for _ in range(3):
+        c = socketio.Client(reconnection=False)
+        c.connect(server.url, transports=["websocket"], wait_timeout=5)
+        clients.append(c)
+    assert post("/disconnect", b"{}")[0] == 400
+    assert post("/disconnect", b"not json")[0] == 400
+    assert post("/disconnect", b'{"socket_id": 42}')[0] == 400
+    status, reply = post("/disconnect", b'{"socket_id": "no-such-socket"}')
+    assert status == 404 and "no socket" in reply["error"]
+    status, reply = post("/disconnect", json.dumps({"socket_id": clients[0].get_sid(), "namespace": "/nope"}).encode())
+    assert status == 404
+    status, reply = post("/disconnect", json.dumps({"socket_id": clients[0].get_sid()}).encode())
+    assert status == 200 and reply == {"disconnected": clients[0].get_sid()}
+    assert wait_until(lambda: not clients[0].connected)
+
+    def listed(query):
+        with urllib.request.urlopen(admin + "/sockets" + query, timeout=5) as reply:
+            return json.loads(reply.read())["sockets"]
+    assert len(listed("")) == 2
+    assert len(listed("?limit=1")) == 1
+    assert len(listed("?limit=0")) == 0
+    assert len(listed("?limit=-5")) == 0
+    assert len(listed("?limit=abc")) == 2
+    for c in clients[1:]:
+        c.disconnect()

@@ -66,6 +66,11 @@ def test_out_of_band_named_events(probe_server):  # noqa: F811
     SIO_ERR_NO_SOCKET = 3
     assert a.call("oob_emit", ("empty-room", "tick"), timeout=5) == SIO_ERR_NO_SOCKET
     assert a.call("oob_emit_to_socket", ("no-such-socket", "direct"), timeout=5) == SIO_ERR_NO_SOCKET
+    # Broken input: an empty event name, a channel name the host refuses.
+    SIO_ERR_INVALID = 4
+    assert a.call("oob_emit", ("lobby", ""), timeout=5) == SIO_ERR_INVALID
+    assert a.call("oob_emit", ("x" * 300, "tick"), timeout=5) == SIO_ERR_INVALID
+    assert a.call("oob_emit_to_socket", (b.get_sid(), ""), timeout=5) == SIO_ERR_INVALID
     a.disconnect()
     b.disconnect()
 
@@ -137,6 +142,7 @@ def test_emit_with_ack_answered_timed_out_and_disconnected(probe_server):  # noq
 
     SIO_ERR_INVALID = 4
     assert c.call("ask_bad", timeout=5) == SIO_ERR_INVALID
+    assert c.call("ask", ("", "100"), timeout=5) == SIO_ERR_INVALID
 
     gone = client(probe_server)
     gone_sid = gone.get_sid()
