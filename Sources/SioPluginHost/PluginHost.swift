@@ -26,6 +26,11 @@ public final class PluginHost: Application, Sendable {
         /// A handler running longer than this is logged (plugin, version, event, socket) by a
         /// watchdog thread, and again every 10 s while it runs; nil turns the watchdog off.
         public var handlerWarnThreshold: Duration? = .milliseconds(500)
+        /// How long an event a handler deferred (ABI 1.3) may wait for its completion: a
+        /// plugin whose check never answers must not keep a client unconnected, or its next
+        /// events held, for ever. Past it a connection or subscription is refused "timed out"
+        /// and a message is released with on_error.
+        public var pendingTimeout: Duration = .seconds(10)
 
         public init(directory: String? = nil) {
             self.directory = directory
@@ -43,6 +48,7 @@ public final class PluginHost: Application, Sendable {
     let reloadLock = NIOLock()
     let reloadQueue = DispatchQueue(label: "sio.plugin-reload")
     let reloadHistory = ReloadHistory()
+    let tickets = PendingTickets()
 
     public init(configuration: Configuration, logger: Logger) throws {
         self.configuration = configuration

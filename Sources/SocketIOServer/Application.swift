@@ -7,11 +7,14 @@ import SocketIOCodec
 /// the interop test server another. All calls for one socket happen on that socket's event loop,
 /// one at a time, in the order things happened on the wire.
 public protocol Application: Sendable {
-    /// A client's CONNECT to a namespace. Refusing sends CONNECT_ERROR with the message.
+    /// A client's CONNECT to a namespace. Refusing sends CONNECT_ERROR with the message;
+    /// `.later` waits for `Socket.completeConnect`.
     func connect(_ socket: Socket, auth: JSONValue?) -> ConnectDecision
-    /// Every event the client emits except the reserved channel events.
-    func message(_ socket: Socket, event: IncomingEvent)
-    /// A `__subscribe__` request, after the socket joined; refusing takes it out again.
+    /// Every event the client emits except the reserved channel events. `.later` holds the
+    /// socket's next packets until `Socket.completeMessage`.
+    func message(_ socket: Socket, event: IncomingEvent) -> MessageDecision
+    /// A `__subscribe__` request, after the socket joined; refusing takes it out again, and
+    /// `.later` takes it out until `Socket.completeSubscribe` accepts.
     func subscribe(_ socket: Socket, channel: String) -> SubscribeDecision
     /// Before the socket leaves a channel, whatever the cause.
     func unsubscribe(_ socket: Socket, channel: String)
@@ -25,7 +28,7 @@ public protocol Application: Sendable {
 
 extension Application {
     public func connect(_ socket: Socket, auth: JSONValue?) -> ConnectDecision { .accept }
-    public func message(_ socket: Socket, event: IncomingEvent) {}
+    public func message(_ socket: Socket, event: IncomingEvent) -> MessageDecision { .handled }
     public func subscribe(_ socket: Socket, channel: String) -> SubscribeDecision { .accept }
     public func unsubscribe(_ socket: Socket, channel: String) {}
     public func error(_ socket: Socket, error: SocketError) {}
@@ -33,15 +36,33 @@ extension Application {
     public func finish(_ socket: Socket) {}
 }
 
+/// The application's answer to a CONNECT.
+///
+/// `.later` lets it decide off the event loop (a token checked against a database): the
+/// socket waits, unacknowledged, until `Socket.completeConnect`. Only the application can end
+/// that wait, so it owns the timeout; a transport that closes meanwhile still ends in `finish`.
 public enum ConnectDecision: Sendable, Equatable {
     case accept
     /// Sent to the client as CONNECT_ERROR `{"message": message, "data": data}`.
     case refuse(message: String, data: JSONValue? = nil)
+    case later
 }
 
+/// The application's answer to a `__subscribe__`; `.later` as for `ConnectDecision`, ended by
+/// `Socket.completeSubscribe`. A subscription being decided receives nothing from the channel.
 public enum SubscribeDecision: Sendable, Equatable {
     case accept
     case refuse(reason: String)
+    case later
+}
+
+/// Whether the application finished with a client's event when `message` returned.
+///
+/// `.later` keeps the per-socket order of docs/events.md when a handler finishes off the loop:
+/// the socket's next packets wait, in order, until `Socket.completeMessage`.
+public enum MessageDecision: Sendable, Equatable {
+    case handled
+    case later
 }
 
 /// An event as the client emitted it.
@@ -85,6 +106,7 @@ public struct SocketError: Error, Sendable, CustomStringConvertible {
         case handlerFailed(String)
         case sendFailed(String)
         case rateLimited
+        case heldOverflow(Int)
     }
 
     private let base: Base
@@ -94,6 +116,9 @@ public struct SocketError: Error, Sendable, CustomStringConvertible {
     public static func sendFailed(_ detail: String) -> SocketError { .init(base: .sendFailed(detail)) }
     /// Events past `--max-events-per-second` are dropped; raised once per run of drops.
     public static let rateLimited = SocketError(base: .rateLimited)
+    /// More than `limit` packets waited behind an event the application finishes later; the
+    /// ones past it were dropped. Raised once per wait.
+    public static func heldOverflow(limit: Int) -> SocketError { .init(base: .heldOverflow(limit)) }
 
     public var description: String {
         switch base {
@@ -101,6 +126,8 @@ public struct SocketError: Error, Sendable, CustomStringConvertible {
         case .handlerFailed(let d): return d
         case .sendFailed(let d): return "send failed: \(d)"
         case .rateLimited: return "rate limited"
+        case .heldOverflow(let limit):
+            return "events dropped: more than \(limit) waited behind an event a handler has not finished"
         }
     }
 }

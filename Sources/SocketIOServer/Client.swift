@@ -13,6 +13,8 @@ final class Client {
     /// One per connected namespace: a handful at most, so an array, which costs an idle
     /// connection less than a dictionary.
     private var sockets: [Socket] = []
+    /// Sockets whose CONNECT the application decides later.
+    private var connecting: [Socket] = []
 
     init(session: EngineSession) {
         self.session = session
@@ -58,24 +60,20 @@ final class Client {
             counters?.connects += 1
             connect(namespace: packet.namespace, auth: packet.data)
         case .event, .binaryEvent:
-            guard let socket = socket(packet.namespace), let name = packet.eventName else { return }
+            guard let socket = socket(packet.namespace), packet.eventName != nil else { return }
             if socket.rateLimiter != nil, !admit(socket) { return }
-            let event = IncomingEvent(name: name, arguments: packet.arguments, attachments: attachments, ackID: packet.ackID)
-            switch name {
-            case Self.subscribeEvent:
-                counters?.subscribes += 1
-                socket.clientSubscribe(event)
-            case Self.unsubscribeEvent:
-                counters?.unsubscribes += 1
-                socket.clientUnsubscribe(event)
-            default:
-                counters?.messages += 1
-                application.message(socket, event: event)
+            if let hold = socket.hold {
+                self.hold(packet, attachments: attachments, in: hold, for: socket)
+                return
             }
+            handleEvent(packet, attachments: attachments, for: socket)
         case .ack, .binaryAck:
-            guard let socket = socket(packet.namespace), let id = packet.ackID else { return }
-            counters?.acks += 1
-            socket.receiveAck(id: id, arguments: packet.arguments, attachments: attachments)
+            guard let socket = socket(packet.namespace), packet.ackID != nil else { return }
+            if let hold = socket.hold {
+                self.hold(packet, attachments: attachments, in: hold, for: socket)
+                return
+            }
+            handleEvent(packet, attachments: attachments, for: socket)
         case .disconnect:
             guard let socket = socket(packet.namespace) else { return }
             counters?.disconnects += 1
@@ -85,30 +83,90 @@ final class Client {
         }
     }
 
+    /// An event or ack of a connected socket, in the order the client sent it.
+    private func handleEvent(_ packet: SocketIOPacket, attachments: [ByteBuffer], for socket: Socket) {
+        let counters = session.counters
+        guard let name = packet.eventName, packet.kind == .event || packet.kind == .binaryEvent else {
+            counters?.acks += 1
+            socket.receiveAck(id: packet.ackID!, arguments: packet.arguments, attachments: attachments)
+            return
+        }
+        let event = IncomingEvent(name: name, arguments: packet.arguments, attachments: attachments, ackID: packet.ackID)
+        switch name {
+        case Self.subscribeEvent:
+            counters?.subscribes += 1
+            socket.clientSubscribe(event)
+        case Self.unsubscribeEvent:
+            counters?.unsubscribes += 1
+            socket.clientUnsubscribe(event)
+        default:
+            counters?.messages += 1
+            if application.message(socket, event: event) == .later { socket.wait(for: .message) }
+        }
+    }
+
+    /// Behind an event the application finishes later.
+    private func hold(_ packet: SocketIOPacket, attachments: [ByteBuffer], in hold: EventHold, for socket: Socket) {
+        let (held, reportOverflow) = hold.hold(packet, attachments: attachments)
+        if !held, reportOverflow {
+            context.logger.info("packets dropped behind an event finished later",
+                                metadata: ["socket": "\(socket.id)", "limit": "\(EventHold.limit)"])
+            application.error(socket, error: .heldOverflow(limit: EventHold.limit))
+        }
+    }
+
+    /// The application finished the event `socket` waited for: what the client sent meanwhile
+    /// is handled now, in order, until another event waits.
+    func releaseHeld(_ socket: Socket) {
+        while let hold = socket.hold, let (packet, attachments) = hold.release() {
+            handleEvent(packet, attachments: attachments, for: socket)
+        }
+        if let hold = socket.hold, hold.waiting == nil, hold.isEmpty { socket.hold = nil }
+    }
+
     private func connect(namespace: String, auth: JSONValue?) {
         guard let registry = context.namespaces[namespace] else {
             send(SocketIOPacket(kind: .connectError, namespace: namespace, data: ["message": "Invalid namespace"]))
             return
         }
-        guard socket(namespace) == nil else { return }
+        guard socket(namespace) == nil, !connecting.contains(where: { $0.namespace == namespace }) else { return }
         let socket = Socket(namespace: registry, session: session)
         if let rate = context.configuration.maxEventsPerSecond {
             socket.rateLimiter = RateLimiterBox(EventRateLimiter(rate: rate, burst: context.configuration.eventBurst ?? rate,
                                                                  now: Int64(NIODeadline.now().uptimeNanoseconds)))
         }
-        switch application.connect(socket, auth: auth) {
+        let decision = application.connect(socket, auth: auth)
+        if decision == .later {
+            connecting.append(socket)
+            socket.wait(for: .connect)
+        } else {
+            decide(socket, decision)
+        }
+    }
+
+    /// The application decided a CONNECT it took `.later` for.
+    func completeConnect(_ socket: Socket, _ decision: ConnectDecision) {
+        guard let index = connecting.firstIndex(where: { $0 === socket }) else { return }
+        connecting.remove(at: index)
+        decide(socket, decision)
+    }
+
+    private func decide(_ socket: Socket, _ decision: ConnectDecision) {
+        switch decision {
         case .accept:
             sockets.append(socket)
-            registry.add(socket)
+            socket.namespaceRegistry.add(socket)
             session.namespaceConnected()
-            send(SocketIOPacket(kind: .connect, namespace: namespace, data: ["sid": .string(socket.id)]))
+            send(SocketIOPacket(kind: .connect, namespace: socket.namespace, data: ["sid": .string(socket.id)]))
             socket.connected()
         case .refuse(let message, let data):
             var body: [(String, JSONValue)] = [("message", .string(message))]
             if let data { body.append(("data", data)) }
-            send(SocketIOPacket(kind: .connectError, namespace: namespace, data: .object(body)))
+            send(SocketIOPacket(kind: .connectError, namespace: socket.namespace, data: .object(body)))
             socket.markFinished()
             application.finish(socket)
+        case .later:
+            break
         }
     }
 
@@ -149,6 +207,13 @@ final class Client {
     func transportClosed(reason: DisconnectReason) {
         for socket in sockets.sorted(by: { $0.namespace < $1.namespace }) {
             finish(socket, reason: reason)
+        }
+        // Never connected, so no `disconnect`; `finish` still comes exactly once.
+        let undecided = connecting
+        connecting = []
+        for socket in undecided {
+            socket.markFinished()
+            application.finish(socket)
         }
     }
 

@@ -35,6 +35,9 @@ public final class Socket: @unchecked Sendable {
     /// `--max-events-per-second`, when set: boxed, so that a socket without a limit pays one
     /// pointer for it. Touched on `eventLoop` only.
     var rateLimiter: RateLimiterBox?
+    /// Set while the application finishes one of this socket's events later, and until the
+    /// packets held meanwhile are handled. Touched on `eventLoop` only.
+    var hold: EventHold?
 
     /// Where the socket is in its life, touched on `eventLoop` only.
     private enum Lifecycle {
@@ -114,6 +117,7 @@ public final class Socket: @unchecked Sendable {
     /// they were asked.
     func markFinished() {
         lifecycle = .finished
+        hold = nil
         guard !pendingAcks.isEmpty else { return }
         let pending = pendingAcks.sorted { $0.key < $1.key }
         pendingAcks = [:]
@@ -300,6 +304,77 @@ public final class Socket: @unchecked Sendable {
             channelSet.remove(channel)
             namespaceRegistry.leave(self, channel: channel)
             reply([false, .string(reason)])
+        case .later:
+            // Out of the channel until accepted: a subscription waiting for a check hears
+            // nothing of the channel.
+            channelSet.remove(channel)
+            namespaceRegistry.leave(self, channel: channel)
+            wait(for: .subscribe(channel: channel, ackID: event.ackID))
+        }
+    }
+
+    // MARK: Events finished later
+
+    /// The application finishes the event it is handling later: hold what the client sends
+    /// next.
+    func wait(for event: EventHold.Waiting) {
+        guard !isFinished else { return }
+        if let hold {
+            hold.waiting = event
+        } else {
+            hold = EventHold(event)
+        }
+    }
+
+    /// Ends a `ConnectDecision.later`. Any thread; it runs on the loop after the caller's task,
+    /// never inside it, so a handler may call it. Nothing happens once the socket is gone, or
+    /// when it is not waiting for its CONNECT.
+    public func completeConnect(_ decision: ConnectDecision) {
+        guard decision != .later else { return }
+        session.eventLoop.execute { [self] in
+            guard case .connect? = hold?.waiting else { return }
+            hold = nil
+            session.socketIO.completeConnect(self, decision)
+        }
+    }
+
+    /// Ends a `SubscribeDecision.later`, then handles what the client sent meanwhile. As
+    /// `completeConnect`.
+    public func completeSubscribe(_ decision: SubscribeDecision) {
+        guard decision != .later else { return }
+        session.eventLoop.execute { [self] in
+            guard let hold, case .subscribe(let channel, let ackID)? = hold.waiting else { return }
+            hold.waiting = nil
+            let reply = { [self] (arguments: [JSONValue]) in
+                if let ackID { ack(ackID, arguments) }
+            }
+            switch decision {
+            case .accept:
+                if channelSet.contains(channel) {
+                    reply([true])
+                } else if channelSet.count < session.context.configuration.maxChannelsPerSocket {
+                    channelSet.insert(channel)
+                    namespaceRegistry.join(self, channel: channel)
+                    reply([true])
+                } else {
+                    reply([false, "too many channels"])
+                }
+            case .refuse(let reason):
+                reply([false, .string(reason)])
+            case .later:
+                break
+            }
+            session.socketIO.releaseHeld(self)
+        }
+    }
+
+    /// Ends a `MessageDecision.later`, then handles what the client sent meanwhile. As
+    /// `completeConnect`.
+    public func completeMessage() {
+        session.eventLoop.execute { [self] in
+            guard let hold, case .message? = hold.waiting else { return }
+            hold.waiting = nil
+            session.socketIO.releaseHeld(self)
         }
     }
 

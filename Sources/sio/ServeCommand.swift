@@ -88,6 +88,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds after which a running handler is logged as too long (0: never).")
     var handlerWarnMs: Int64 = 500
 
+    @Option(help: "Milliseconds an event a handler deferred may wait for its completion; past it a connection or subscription is refused 'timed out' and a message released with on_error.")
+    var pendingTimeout: Int64 = 10_000
+
     @Option(help: "Connections held at once; one more is answered 503 (0: no limit).")
     var maxConnections: Int = 0
 
@@ -127,8 +130,8 @@ struct ServeCommand: AsyncParsableCommand {
         for (flag, value) in [("--port", port), ("--admin-port", adminPort)] {
             if let value, !(0...65535).contains(value) { throw ValidationError("\(flag) must be a port number (0-65535), got \(value)") }
         }
-        guard handlerWarnMs >= 0, shutdownTimeout > 0, headerTimeout > 0 else {
-            throw ValidationError("--handler-warn-ms must not be negative; --shutdown-timeout and --header-timeout must be positive")
+        guard handlerWarnMs >= 0, shutdownTimeout > 0, headerTimeout > 0, pendingTimeout > 0 else {
+            throw ValidationError("--handler-warn-ms must not be negative; --shutdown-timeout, --header-timeout and --pending-timeout must be positive")
         }
     }
 
@@ -180,6 +183,7 @@ struct ServeCommand: AsyncParsableCommand {
         var hostConfiguration = PluginHost.Configuration(directory: plugins)
         hostConfiguration.messageLogFormat = MessageLog.from(environmentValue: environment["SOCKETIO_MESSAGE_LOG_FORMAT"])
         hostConfiguration.handlerWarnThreshold = handlerWarnMs > 0 ? .milliseconds(handlerWarnMs) : nil
+        hostConfiguration.pendingTimeout = .milliseconds(pendingTimeout)
         if probePlugins, let executable = Self.executablePath {
             hostConfiguration.probe = PluginProbe(command: [executable, "probe-plugin"])
         }

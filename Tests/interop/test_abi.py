@@ -47,7 +47,7 @@ PINNED = {
     "offsetof(sio_event,error)": 88,
     "offsetof(sio_event,auth_json)": 104,
     "offsetof(sio_event,reason)": 120,
-    "sizeof(sio_host_api)": 216,
+    "sizeof(sio_host_api)": 232,
     "offsetof(sio_host_api,struct_size)": 0,
     "offsetof(sio_host_api,abi_major)": 8,
     "offsetof(sio_host_api,abi_minor)": 12,
@@ -77,6 +77,9 @@ PINNED = {
     "offsetof(sio_host_api,oob_emit)": 192,
     "offsetof(sio_host_api,oob_emit_to_socket)": 200,
     "offsetof(sio_host_api,emit_with_ack)": 208,
+    # ABI 1.3, appended.
+    "offsetof(sio_host_api,defer)": 216,
+    "offsetof(sio_host_api,complete)": 224,
     "sizeof(sio_ack_reply)": 88,
     "offsetof(sio_ack_reply,struct_size)": 0,
     "offsetof(sio_ack_reply,status)": 8,

@@ -14,6 +14,14 @@ final class EventScope {
     var plugin: LoadedPlugin?
     /// Set by `DispatchThread.open`: what makes this scope's handle unique.
     var serial: UInt64 = 0
+    /// on_connect, on_subscribe, on_message: handlers may `defer` (ABI 1.3).
+    var deferrable = false
+    var kind = SIO_EVENT_CONNECT
+    var ackID: Int?
+    /// Made by the event's first `defer`.
+    var pending: PendingEvent?
+    /// The ticket the running handler took, 0 for none.
+    var handlerTicket: sio_ticket = 0
 
     init(socket: Socket, host: PluginHost) {
         self.socket = socket

@@ -198,6 +198,25 @@ enum HostAPI {
             }
             return SIO_OK
         }
+        api.defer = { socket, out in
+            guard let scope = EventScope.from(socket), let out, let ticket = scope.host.deferEvent(in: scope) else {
+                return SIO_ERR_STATE
+            }
+            out.pointee = ticket
+            return SIO_OK
+        }
+        api.complete = { plugin, ticket, decision, reason, arguments in
+            guard let plugin = LoadedPlugin.from(plugin) else { return SIO_ERR_STATE }
+            guard decision == SIO_OK || decision == SIO_REFUSE || decision == SIO_FAIL else { return SIO_ERR_INVALID }
+            var ackArguments: [JSONValue]?
+            if arguments.len > 0 {
+                guard case .array(let values)? = try? JSONValue(parsing: arguments.raw) else { return SIO_ERR_INVALID }
+                ackArguments = values
+            }
+            return plugin.host.complete(ticket, by: plugin, decision: decision,
+                                        reason: reason.len > 0 ? reason.string ?? "(invalid UTF-8 reason)" : nil,
+                                        ackArguments: ackArguments)
+        }
         let pointer = UnsafeMutablePointer<sio_host_api>.allocate(capacity: 1)
         pointer.initialize(to: api)
         return UnsafePointer(pointer)

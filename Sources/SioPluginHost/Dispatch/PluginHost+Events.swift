@@ -14,11 +14,14 @@ extension PluginHost {
         let outcome = dispatch(SIO_EVENT_CONNECT, socket: socket, binding: .unbound) { event, scope in
             if let auth { event.auth_json = scope.arena.buf(auth.jsonText) }
         }
-        if case .refused(let reason) = outcome { return .refuse(message: reason) }
-        return .accept
+        switch outcome {
+        case .completed: return .accept
+        case .refused(let reason): return .refuse(message: reason)
+        case .later: return .later
+        }
     }
 
-    public func message(_ socket: Socket, event: IncomingEvent) {
+    public func message(_ socket: Socket, event: IncomingEvent) -> MessageDecision {
         // `args_json`, with where each argument lies in it: handlers that pass a piece of it back
         // (a relay forwarding what it got) are answered from the parsed value, not parsed again.
         var arguments: [UInt8] = [UInt8(ascii: "[")]
@@ -33,7 +36,8 @@ extension PluginHost {
         messageLog?.write(socket: socket, type: "message",
                           message: event.name == "message" && event.arguments.count == 1 ? event.arguments[0].jsonText
                               : JSONValue.array([.string(event.name)] + event.arguments).jsonText)
-        dispatch(SIO_EVENT_MESSAGE, socket: socket, binding: .socketChannels) { sioEvent, scope in
+        let outcome = dispatch(SIO_EVENT_MESSAGE, socket: socket, binding: .socketChannels) { sioEvent, scope in
+            scope.ackID = event.ackID
             let arena = scope.arena
             let attachments = event.attachments.map { arena.buf($0.readableBytesView) }
             var message = sio_message()
@@ -51,6 +55,8 @@ extension PluginHost {
             message.ack_id = Int64(event.ackID ?? -1)
             sioEvent.message = arena.value(message)
         }
+        if case .later = outcome { return .later }
+        return .handled
     }
 
     public func subscribe(_ socket: Socket, channel: String) -> SubscribeDecision {
@@ -58,8 +64,11 @@ extension PluginHost {
         let outcome = dispatch(SIO_EVENT_SUBSCRIBE, socket: socket, binding: .channel(channel)) { event, scope in
             event.channel = scope.arena.buf(channel)
         }
-        if case .refused(let reason) = outcome { return .refuse(reason: reason) }
-        return .accept
+        switch outcome {
+        case .completed: return .accept
+        case .refused(let reason): return .refuse(reason: reason)
+        case .later: return .later
+        }
     }
 
     public func unsubscribe(_ socket: Socket, channel: String) {
@@ -80,6 +89,7 @@ extension PluginHost {
     }
 
     public func finish(_ socket: Socket) {
+        if let pending = socket.existingHostState?.pending { abandon(pending) }
         dispatch(SIO_EVENT_FINISH, socket: socket, binding: .socketChannels) { _, _ in }
         socket.userData = nil
     }
@@ -98,6 +108,8 @@ extension PluginHost {
     enum Outcome {
         case completed
         case refused(String)
+        /// A handler deferred it (ABI 1.3): `PluginHost+Pending` ends it.
+        case later
     }
 
     /// Runs `body` with the serving plugin set pinned: a reload waits until it returns, and
@@ -150,6 +162,8 @@ extension PluginHost {
         event.request = RequestView.make(socket.request, in: scope.arena)
         event.socket_id = scope.arena.buf(socket.id)
         event.nsp = scope.arena.buf(socket.namespace)
+        scope.kind = kind
+        scope.deferrable = kind == SIO_EVENT_CONNECT || kind == SIO_EVENT_SUBSCRIBE || kind == SIO_EVENT_MESSAGE
         fill(&event, scope)
 
         var failures: [(plugin: String, message: String)] = []
@@ -171,26 +185,36 @@ extension PluginHost {
                 }
                 scope.reason = nil
                 scope.plugin = plugin
+                scope.handlerTicket = 0
                 let started = ContinuousClock.now
                 if outermost { thread.began(plugin: plugin.summaryForWatchdog, kind: kind, socketID: socket.id, at: started) }
                 let status = withUnsafePointer(to: &event) { handler.function($0, handler.userData) }
                 if outermost { thread.ended() }
                 handler.duration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+                if scope.handlerTicket != 0, status != SIO_PENDING { withdraw(scope.handlerTicket, of: scope.pending) }
                 switch status {
                 case SIO_OK:
                     continue
+                case SIO_PENDING where scope.handlerTicket != 0:
+                    continue
                 case SIO_REFUSE where kind == SIO_EVENT_CONNECT || kind == SIO_EVENT_SUBSCRIBE:
+                    if let pending = scope.pending { abandon(pending) }
                     return .refused(scope.reason ?? "refused")
                 default:
                     handler.errors.increment()
-                    let why = scope.reason ?? "handler failed with status \(status)"
-                    if kind == SIO_EVENT_CONNECT { return .refused(why) }
+                    let why = status == SIO_PENDING ? "returned SIO_PENDING without api->defer"
+                        : scope.reason ?? "handler failed with status \(status)"
+                    if kind == SIO_EVENT_CONNECT {
+                        if let pending = scope.pending { abandon(pending) }
+                        return .refused(why)
+                    }
                     failures.append((plugin.summaryForWatchdog, "\(plugin.name): \(why)"))
                 }
             }
         }
         thread.close(scope)
         isOpen = false
+        let deferred = scope.pending.map { seal($0) } ?? false
         for failure in failures {
             if kind == SIO_EVENT_ERROR {
                 // An on_error handler that fails is logged, never raised again.
@@ -200,12 +224,12 @@ extension PluginHost {
                 raiseError(socket, failure.message, plugin: failure.plugin)
             }
         }
-        return .completed
+        return deferred ? .later : .completed
     }
 
     /// `plugin`: "name version" of the handler that failed, for the log; nil when the server
     /// raised the error.
-    private func raiseError(_ socket: Socket, _ message: String, plugin: String? = nil) {
+    func raiseError(_ socket: Socket, _ message: String, plugin: String? = nil) {
         var metadata: Logger.Metadata = ["socket": "\(socket.id)", "error": "\(message)"]
         if let plugin { metadata["plugin"] = "\(plugin)" }
         logger.warning("socket error", metadata: metadata)

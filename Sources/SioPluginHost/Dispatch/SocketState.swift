@@ -5,6 +5,8 @@ import SocketIOServer
 /// a socket whose handlers keep no context costs nothing here.
 final class SocketState {
     var context: [[UInt8]: [UInt8]] = [:]
+    /// The event plugins finish later, from its first `defer` to its end.
+    var pending: PendingEvent?
 }
 
 extension Socket {

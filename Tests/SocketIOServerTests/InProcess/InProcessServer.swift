@@ -13,21 +13,35 @@ final class RecordingApplication: Application, Sendable {
     let sockets = NIOLockedValueBox<[Socket]>([])
     /// Emitted to each socket from `connect`, as the reference server's "auth" event.
     let greeting: String?
+    /// The events answered `.later`: "connect", "subscribe", "message".
+    let later = NIOLockedValueBox<Set<String>>([])
 
     init(greeting: String? = nil) {
         self.greeting = greeting
     }
 
+    private func isLater(_ kind: String) -> Bool { later.withLockedValue { $0.contains(kind) } }
+
     func connect(_ socket: Socket, auth: JSONValue?) -> ConnectDecision {
         sockets.withLockedValue { $0.append(socket) }
         events.withLockedValue { $0.append("connect \(socket.namespace)") }
         if let greeting { socket.emit(greeting, [auth ?? [:]]) }
-        return .accept
+        return isLater("connect") ? .later : .accept
     }
 
-    func message(_ socket: Socket, event: IncomingEvent) {
+    func message(_ socket: Socket, event: IncomingEvent) -> MessageDecision {
         events.withLockedValue { $0.append("message \(event.name) \(JSONValue.array(event.arguments).jsonText)") }
         if let id = event.ackID { socket.ack(id, event.arguments) }
+        return isLater("message") ? .later : .handled
+    }
+
+    func subscribe(_ socket: Socket, channel: String) -> SubscribeDecision {
+        events.withLockedValue { $0.append("subscribe \(channel)") }
+        return isLater("subscribe") ? .later : .accept
+    }
+
+    func error(_ socket: Socket, error: SocketError) {
+        events.withLockedValue { $0.append("error \(error)") }
     }
 
     func disconnect(_ socket: Socket, reason: DisconnectReason) {

@@ -31,7 +31,7 @@ final class MetricsTests: XCTestCase {
         try connection.sendFrame(#"42["chat",1]"#)
         try connection.sendFrame(#"422["chat",2]"#)
         let written = try connection.received().count
-        XCTAssertEqual(application.recorded, ["connect /", "message chat [1]", "message chat [2]"])
+        XCTAssertEqual(application.recorded, ["connect /", "subscribe room", "message chat [1]", "message chat [2]"])
         XCTAssertEqual(total(metrics, "sio_handshakes_total", [("transport", "websocket")]), 1)
 
         // Nothing per packet reaches the backend until the loop folds its counters in.

@@ -147,7 +147,7 @@ final class WebSocketTests: XCTestCase {
         try connection.get("EIO=4&transport=websocket", headers: upgradeHeaders)
         try connection.sendFrame("40")
         try connection.sendFrame("4{")
-        XCTAssertEqual(application.recorded, ["connect /", "disconnect parse error", "finish"])
+        XCTAssertEqual(application.recorded, ["connect /", "error invalid packet: unknown packet type", "disconnect parse error", "finish"])
     }
 
     func testAForeignOriginIsRefusedBeforeTheUpgrade() throws {

@@ -19,7 +19,12 @@ final class InteropApplication: Application, Sendable {
         return .accept
     }
 
-    func message(_ socket: Socket, event: IncomingEvent) {
+    func message(_ socket: Socket, event: IncomingEvent) -> MessageDecision {
+        handle(socket, event)
+        return .handled
+    }
+
+    private func handle(_ socket: Socket, _ event: IncomingEvent) {
         switch event.name {
         case "echo":
             socket.emit("echo", event.arguments, attachments: event.attachments)

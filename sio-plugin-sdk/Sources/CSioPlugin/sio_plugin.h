@@ -50,7 +50,7 @@ extern "C" {
 #endif
 
 #define SIO_ABI_MAJOR 1
-#define SIO_ABI_MINOR 2
+#define SIO_ABI_MINOR 3
 
 #if defined(_WIN32)
 #define SIO_EXPORT __declspec(dllexport)
@@ -77,6 +77,13 @@ typedef int32_t sio_status;
 #define SIO_ERR_STATE 5           /* not allowed now (e.g. registering after init, stale socket) */
 #define SIO_ERR_NOT_FOUND 6       /* a looked-up key or value does not exist */
 #define SIO_ERR_TIMEOUT 7         /* ABI 1.2: emit_with_ack's client did not answer in time */
+/* ABI 1.3: a handler of on_connect, on_subscribe or on_message that called api->defer returns
+ * it: the event is finished later, by api->complete. */
+#define SIO_PENDING 8
+
+/* ABI 1.3: names one deferred event of one plugin, from api->defer to api->complete. Never 0,
+ * never reused. */
+typedef uint64_t sio_ticket;
 
 /* The seven events. */
 typedef enum sio_event_kind {
@@ -166,7 +173,8 @@ typedef void (*sio_ack_fn)(const sio_ack_reply *reply, void *user_data);
 
 /*
  * A handler. Return SIO_OK; SIO_REFUSE to refuse a connection or subscription; SIO_FAIL when
- * something went wrong. Give the reason with api->set_reason before returning.
+ * something went wrong; SIO_PENDING after api->defer (ABI 1.3). Give the reason with
+ * api->set_reason before returning.
  */
 typedef sio_status (*sio_handler_fn)(const sio_event *event, void *user_data);
 
@@ -259,6 +267,35 @@ typedef struct sio_host_api {
      * passed back unchanged. */
     sio_status (*emit_with_ack)(sio_socket *socket, sio_buf event, sio_buf args_json, const sio_buf *attachments,
                                 size_t attachment_count, uint32_t timeout_ms, sio_ack_fn callback, void *user_data);
+
+    /* ---- ABI 1.3: check `struct_size > offsetof(sio_host_api, defer)` before calling. ---- */
+
+    /* Finishing an event later, for handlers that must ask something slow (a token checked
+     * against a database or an HTTP service) without blocking the socket's thread.
+     *
+     * defer: during on_connect, on_subscribe or on_message only, once per handler call. Writes
+     * a ticket to *ticket; the handler then returns SIO_PENDING. The socket waits: a connection
+     * is not acknowledged, a subscription receives nothing from its channel, and the socket's
+     * later events (messages, subscriptions, acknowledgements) are held, in order, until every
+     * handler that deferred the event completed it. Other handlers of the event run at once,
+     * as usual. A handler that called defer and returns anything but SIO_PENDING withdraws the
+     * ticket; SIO_PENDING without defer is a failure. SIO_ERR_STATE for other events, a second
+     * defer in one call, or a stale handle.
+     *
+     * complete: any thread, any time (also before the handler returned). decision: SIO_OK
+     * (accept; done), SIO_REFUSE (refuse a connection or subscription with `reason`), SIO_FAIL
+     * (failed: on_error with `reason`; a connection is refused). ack_args_json: for on_message
+     * whose client waits for an acknowledgement, the answer as a JSON array (empty: none; the
+     * first completion that gives one answers). The event's outcome: refused if any handler
+     * refused, accepted when all accepted. SIO_ERR_STATE when the ticket is unknown, already
+     * completed, withdrawn, expired (--pending-timeout: a connection or subscription is then
+     * refused "timed out", a message released with on_error), or its socket is gone; a ticket
+     * may be completed by a later version of the same plugin (hand it over through retire).
+     * SIO_ERR_INVALID for another decision, or ack arguments that are not a JSON array.
+     * OWNERSHIP: reason and ack_args_json are copied. */
+    sio_status (*defer)(sio_socket *socket, sio_ticket *ticket);
+    sio_status (*complete)(sio_plugin *plugin, sio_ticket ticket, sio_status decision, sio_buf reason,
+                           sio_buf ack_args_json);
 } sio_host_api;
 
 /* emit_to flags. */
