@@ -178,3 +178,32 @@ def test_the_token_check_example_over_both_transports_and_across_a_reload(start_
     assert sorted(c.call("whoami", timeout=5) for c in joined) == ["ada", "ada", "grace"]
     for c in [ada, grace, *joined]:
         c.disconnect()
+
+
+def test_async_swift_handlers(start_server, tmp_path):
+    from plugins import Trace, swift_plugin
+    directory = plugin_dir(tmp_path)
+    swift_plugin("SwiftProbePlugin", directory / "swift-probe.so")
+    trace = Trace(tmp_path / "trace.txt")
+    server = start_server("sio", ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(directory)],
+                          env={"SIO_TRACE_FILE": str(trace.path)})
+    started = time.monotonic()
+    seen = []
+    c = client(server, auth={"name": "ada", "async": "slow"}, **{"upper-done": lambda *args: seen.append(("done", args))})
+    assert time.monotonic() - started >= 0.25, "the async connect handler's sleep held the acknowledgement"
+    assert refused(server, {"async": "refuse"}) == "async says no"
+
+    # The ack comes from the task; what the client sent meanwhile waits behind it.
+    c.emit("slow-upper", "shout", callback=lambda *args: seen.append(("ack", args)))
+    assert c.call("whoami", timeout=5) == ("ada", "/socket.io/")
+    seen.append(("whoami", None))
+    assert wait_until(lambda: len(seen) == 3)
+    # The task's emit goes out as it runs; its ack with the completion; then the held whoami.
+    assert seen == [("done", ("/socket.io/",)), ("ack", ("SHOUT",)), ("whoami", None)]
+
+    # A thrown error raises on_error; refusal and acceptance of a subscription come from the task.
+    c.emit("slow-throw")
+    assert wait_until(lambda: any(e == "error" and "async thrown" in x for (_, e, x) in trace.events(c.get_sid())))
+    assert subscribe(c, "async-yes") is True
+    assert c.call("__subscribe__", "async-no", timeout=5) == (False, "async members only")
+    c.disconnect()

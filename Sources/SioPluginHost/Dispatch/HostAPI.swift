@@ -206,14 +206,14 @@ enum HostAPI {
             return SIO_OK
         }
         api.complete = { plugin, ticket, decision, reason, arguments in
-            guard let plugin = LoadedPlugin.from(plugin) else { return SIO_ERR_STATE }
+            guard let plugin = PluginHandles.owner(plugin) else { return SIO_ERR_STATE }
             guard decision == SIO_OK || decision == SIO_REFUSE || decision == SIO_FAIL else { return SIO_ERR_INVALID }
             var ackArguments: [JSONValue]?
             if arguments.len > 0 {
                 guard case .array(let values)? = try? JSONValue(parsing: arguments.raw) else { return SIO_ERR_INVALID }
                 ackArguments = values
             }
-            return plugin.host.complete(ticket, by: plugin, decision: decision,
+            return plugin.host.complete(ticket, by: plugin.name, decision: decision,
                                         reason: reason.len > 0 ? reason.string ?? "(invalid UTF-8 reason)" : nil,
                                         ackArguments: ackArguments)
         }

@@ -64,14 +64,13 @@ extension PluginHost {
     }
 
     /// `api->complete`, on any thread: SIO_ERR_STATE when the ticket is not (or no longer) the
-    /// plugin's to complete.
-    func complete(_ ticket: sio_ticket, by plugin: LoadedPlugin, decision: sio_status, reason: String?,
+    /// plugin's to complete. `name`: the plugin's, whichever of its versions completes.
+    func complete(_ ticket: sio_ticket, by name: String, decision: sio_status, reason: String?,
                   ackArguments: [JSONValue]?) -> sio_status {
-        guard let entry = tickets.take(ticket, pluginName: plugin.name) else { return SIO_ERR_STATE }
+        guard let entry = tickets.take(ticket, pluginName: name) else { return SIO_ERR_STATE }
         let pending = entry.event
-        let summary = plugin.summaryForWatchdog
-        let name = plugin.name
         pending.socket.eventLoop.execute { [self] in
+            let summary = pending.outstanding[ticket] ?? name
             guard !pending.ended, pending.outstanding.removeValue(forKey: ticket) != nil else { return }
             switch decision {
             case SIO_OK:

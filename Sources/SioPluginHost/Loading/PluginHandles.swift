@@ -3,7 +3,15 @@ import NIOConcurrencyHelpers
 /// The numbers handed to plugins as `sio_plugin *`: issued once, resolved under a lock (plugin
 /// handles come back on register, log and the out-of-band calls, none of them per delivery).
 enum PluginHandles {
-    private static let table = NIOLockedValueBox<(next: UInt, plugins: [UInt: LoadedPlugin])>((1, [:]))
+    private static let table = NIOLockedValueBox<(next: UInt, plugins: [UInt: LoadedPlugin], retired: [UInt: Retired])>((1, [:], [:]))
+
+    /// What a revoked handle still answers for: `complete` of its plugin's tickets. A task of a
+    /// replaced Swift version (its image stays mapped) may finish after the reload, and the
+    /// event it deferred must not wait for the timeout. A few bytes per reload.
+    struct Retired {
+        let name: String
+        unowned let host: PluginHost
+    }
 
     static func issue(_ plugin: LoadedPlugin) -> OpaquePointer? {
         table.withLockedValue { table in
@@ -21,6 +29,18 @@ enum PluginHandles {
 
     static func revoke(_ handle: OpaquePointer?) {
         let number = UInt(bitPattern: handle)
-        _ = table.withLockedValue { $0.plugins.removeValue(forKey: number) }
+        table.withLockedValue { table in
+            guard let plugin = table.plugins.removeValue(forKey: number) else { return }
+            table.retired[number] = Retired(name: plugin.name, host: plugin.host)
+        }
+    }
+
+    /// The plugin a live or revoked handle belongs to, for `complete`.
+    static func owner(_ handle: OpaquePointer?) -> Retired? {
+        let number = UInt(bitPattern: handle)
+        return table.withLockedValue { table in
+            if let plugin = table.plugins[number] { return Retired(name: plugin.name, host: plugin.host) }
+            return table.retired[number]
+        }
     }
 }

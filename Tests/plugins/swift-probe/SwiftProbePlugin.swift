@@ -91,6 +91,32 @@ public func sioPluginEntry() -> UnsafeRawPointer {
                 }
             }
         }
+        // Async handlers (ABI 1.3): each connection, "slow-upper", "slow-throw" and channels
+        // "async-…" finish later, on a task.
+        on.connect { request, socket, auth async throws in
+            switch (auth.value as? [String: Any])?["async"] as? String {
+            case "refuse":
+                try await Task.sleep(for: .milliseconds(50))
+                throw Refuse("async says no")
+            case "slow":
+                try await Task.sleep(for: .milliseconds(300))
+            default:
+                break
+            }
+        }
+        on.event("slow-upper") { request, socket, message async throws in
+            try await Task.sleep(for: .milliseconds(300))
+            try socket.ack(message, try message.decode(String.self).uppercased())
+            try socket.emit("upper-done", request.path)
+        }
+        on.event("slow-throw") { request, socket, message async throws in
+            try await Task.sleep(for: .milliseconds(50))
+            throw ProbeError(description: "async thrown")
+        }
+        on.subscribe(channel: "^async-") { request, socket, channel async throws in
+            try await Task.sleep(for: .milliseconds(100))
+            if channel == "async-no" { throw Refuse("async members only") }
+        }
         on.subscribe(channel: "^vip-") { request, socket, context, channel in
             trace("vip-subscribe", socket, channel)
             throw Refuse("members only")

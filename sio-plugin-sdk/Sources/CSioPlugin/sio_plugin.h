@@ -289,8 +289,10 @@ typedef struct sio_host_api {
      * first completion that gives one answers). The event's outcome: refused if any handler
      * refused, accepted when all accepted. SIO_ERR_STATE when the ticket is unknown, already
      * completed, withdrawn, expired (--pending-timeout: a connection or subscription is then
-     * refused "timed out", a message released with on_error), or its socket is gone; a ticket
-     * may be completed by a later version of the same plugin (hand it over through retire).
+     * refused "timed out", a message released with on_error), or its socket is gone. A ticket
+     * may be completed by the version that took it, also after that version was replaced
+     * (through the handle it had), or by a later version of the same plugin (hand the ticket
+     * over through retire).
      * SIO_ERR_INVALID for another decision, or ack arguments that are not a JSON array.
      * OWNERSHIP: reason and ack_args_json are copied. */
     sio_status (*defer)(sio_socket *socket, sio_ticket *ticket);

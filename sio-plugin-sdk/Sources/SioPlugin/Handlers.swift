@@ -71,8 +71,22 @@ public struct Handlers {
 }
 
 struct AnyHandler {
+    /// An async handler's start: the values it needs, copied out of the event, ready to run
+    /// later; nil when it does not apply (another event name).
+    typealias Later = (sio_event, RemoteSocket) -> (@Sendable () async throws -> Void)?
+
     let call: (sio_event, Socket) throws -> Void
-    init(_ call: @escaping (sio_event, Socket) throws -> Void) { self.call = call }
+    let later: Later?
+
+    init(_ call: @escaping (sio_event, Socket) throws -> Void) {
+        self.call = call
+        self.later = nil
+    }
+
+    init(later: @escaping Later) {
+        self.call = { _, _ in }
+        self.later = later
+    }
 }
 
 /// Thrown by `connect` or `subscribe` handlers to refuse; the client is told `reason`.

@@ -110,6 +110,10 @@ public final class Plugin {
 
     /// Any event to one socket by id, out of band (ABI 1.2).
     public static func emit(_ event: String, _ arguments: Any..., toSocket id: String, namespace: String = "/") throws {
+        try emit(event, arguments: arguments, toSocket: id, namespace: namespace)
+    }
+
+    static func emit(_ event: String, arguments: [Any], toSocket id: String, namespace: String) throws {
         try outOfBand12 { api, handle in
             try withJSON(arguments) { json in
                 withBuf(namespace) { ns in withBuf(id) { sid in withBuf(event) { api.pointee.oob_emit_to_socket!(handle, ns, sid, $0, json, nil, 0) } } }
@@ -168,9 +172,11 @@ private func dispatchEvent(_ event: UnsafePointer<sio_event>?, _ userData: Unsaf
     guard let event, let plugin = Plugin.current, let api = plugin.api else { return SIO_FAIL }
     let index = Int(bitPattern: userData) - 1
     guard plugin.registrations.indices.contains(index) else { return SIO_FAIL }
+    let handler = plugin.registrations[index].handler
+    if let later = handler.later { return Plugin.start(later, event: event, api: api) }
     let socket = Socket(event: event, api: api)
     do {
-        try plugin.registrations[index].handler.call(event.pointee, socket)
+        try handler.call(event.pointee, socket)
         return SIO_OK
     } catch let refusal as Refuse {
         withBuf(refusal.reason) { _ = api.pointee.set_reason!(event.pointee.socket, $0) }

@@ -133,7 +133,10 @@ public struct Context {
 }
 
 /// What a client emitted.
-public struct Message {
+///
+/// `@unchecked Sendable` (an async handler's task takes it): immutable, and what
+/// JSONSerialization returns without `.mutableContainers` is immutable too.
+public struct Message: @unchecked Sendable {
     /// The event name; `socket.send(x)` arrives as "message".
     public let event: String
     /// The arguments, decoded by JSONSerialization (binary arguments as placeholder objects).
@@ -157,7 +160,7 @@ public struct Message {
 }
 
 /// The HTTP request that opened the session.
-public struct Request {
+public struct Request: Sendable {
     public let method: String
     public let path: String
     public let query: String
