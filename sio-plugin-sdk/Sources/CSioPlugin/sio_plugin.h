@@ -294,7 +294,8 @@ typedef struct sio_host_api {
      * (through the handle it had), or by a later version of the same plugin (hand the ticket
      * over through retire).
      * SIO_ERR_INVALID for another decision, or ack arguments that are not a JSON array.
-     * OWNERSHIP: reason and ack_args_json are copied. */
+     * OWNERSHIP: *ticket is the caller's, written by defer; reason and ack_args_json are
+     * copied by complete. */
     sio_status (*defer)(sio_socket *socket, sio_ticket *ticket);
     sio_status (*complete)(sio_plugin *plugin, sio_ticket ticket, sio_status decision, sio_buf reason,
                            sio_buf ack_args_json);
