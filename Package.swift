@@ -48,6 +48,7 @@ let package = Package(
         ),
         // Channel patterns on RE2 (Debian's libre2-dev): matching in time linear in the name.
         .target(name: "CSioRegex", linkerSettings: [.linkedLibrary("re2")]),
+        .target(name: "CSioSystem"),
         // The operator's HTTP endpoint: a loopback JSON listener and the policy that guards it.
         .target(
             name: "SioAdmin",
@@ -65,7 +66,7 @@ let package = Package(
         .target(
             name: "SioPluginHost",
             dependencies: [
-                "SocketIOServer", "SocketIOCodec", "CSioPlugin", "CSioRegex",
+                "SocketIOServer", "SocketIOCodec", "CSioPlugin", "CSioRegex", "CSioSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -31,6 +31,15 @@ public final class PluginHost: Application, Sendable {
         /// events held, for ever. Past it a connection or subscription is refused "timed out"
         /// and a message is released with on_error.
         public var pendingTimeout: Duration = .seconds(10)
+        /// Isolated mode: each plugin runs in a process of its own (`runner`), so that a
+        /// segfault, an abort or a hang costs that process, never a connection. docs/operations.md,
+        /// "Isolated plugins".
+        public var isolated = false
+        /// The plugin runner's command line before `--fd N`: `sio plugin-runner`.
+        public var runner: [String]?
+        /// Isolated mode: a runner whose oldest event waits longer than this is killed and
+        /// restarted.
+        public var handlerTimeout: Duration = .seconds(5)
 
         public init(directory: String? = nil) {
             self.directory = directory
@@ -58,6 +67,7 @@ public final class PluginHost: Application, Sendable {
         if let threshold = configuration.handlerWarnThreshold {
             HandlerWatchdog(threshold: threshold, logger: logger).start()
         }
+        if configuration.isolated { startRunnerWatchdog(timeout: configuration.handlerTimeout) }
     }
 
     /// The server out-of-band calls go through; set once, before clients connect.

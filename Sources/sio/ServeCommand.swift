@@ -88,6 +88,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds after which a running handler is logged as too long (0: never).")
     var handlerWarnMs: Int64 = 500
 
+    @Flag(help: "Run each plugin in a process of its own: a handler that crashes or hangs costs that process, never a connection.")
+    var isolatePlugins = false
+
+    @Option(help: "With --isolate-plugins: milliseconds a plugin may take over one event before its process is killed and restarted.")
+    var handlerTimeout: Int64 = 5_000
+
     @Option(help: "Milliseconds an event a handler deferred may wait for its completion; past it a connection or subscription is refused 'timed out' and a message released with on_error.")
     var pendingTimeout: Int64 = 10_000
 
@@ -130,8 +136,8 @@ struct ServeCommand: AsyncParsableCommand {
         for (flag, value) in [("--port", port), ("--admin-port", adminPort)] {
             if let value, !(0...65535).contains(value) { throw ValidationError("\(flag) must be a port number (0-65535), got \(value)") }
         }
-        guard handlerWarnMs >= 0, shutdownTimeout > 0, headerTimeout > 0, pendingTimeout > 0 else {
-            throw ValidationError("--handler-warn-ms must not be negative; --shutdown-timeout, --header-timeout and --pending-timeout must be positive")
+        guard handlerWarnMs >= 0, shutdownTimeout > 0, headerTimeout > 0, pendingTimeout > 0, handlerTimeout > 0 else {
+            throw ValidationError("--handler-warn-ms must not be negative; --shutdown-timeout, --header-timeout, --pending-timeout and --handler-timeout must be positive")
         }
     }
 
@@ -186,6 +192,12 @@ struct ServeCommand: AsyncParsableCommand {
         hostConfiguration.pendingTimeout = .milliseconds(pendingTimeout)
         if probePlugins, let executable = Self.executablePath {
             hostConfiguration.probe = PluginProbe(command: [executable, "probe-plugin"])
+        }
+        if isolatePlugins {
+            guard let executable = Self.executablePath else { throw ValidationError("--isolate-plugins: cannot find this executable to start runners") }
+            hostConfiguration.isolated = true
+            hostConfiguration.runner = [executable, "plugin-runner"]
+            hostConfiguration.handlerTimeout = .milliseconds(handlerTimeout)
         }
         let host = try PluginHost(configuration: hostConfiguration, logger: logger)
         // At start-up a missing or unsafe plugins directory is an error; on a reload it is a refusal.

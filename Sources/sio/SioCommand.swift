@@ -14,7 +14,7 @@ struct SioCommand: AsyncParsableCommand {
         version: "sio \(version) (plugin ABI \(SioABI.major).\(SioABI.minor))",
         subcommands: [ServeCommand.self, BroadcastCommand.self, SendCommand.self, PluginsCommand.self, ReloadCommand.self,
                       SocketsCommand.self, ChannelsCommand.self, StatsCommand.self, CheckPluginCommand.self, NewPluginCommand.self,
-                      ProbePluginCommand.self],
+                      ProbePluginCommand.self, PluginRunnerCommand.self],
         defaultSubcommand: nil
     )
 
@@ -61,5 +61,19 @@ struct ProbePluginCommand: ParsableCommand {
 
     func run() throws {
         PluginProbe.childMain(path: path)
+    }
+}
+
+/// The child side of isolated mode: hosts one plugin for the server on the socket `fd`. Not
+/// for people.
+struct PluginRunnerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plugin-runner", abstract: "Host one plugin for a server in isolated mode (used by the server).",
+        shouldDisplay: false)
+
+    @Option var fd: Int32
+
+    func run() throws {
+        RunnerProcess.main(fd: fd)
     }
 }

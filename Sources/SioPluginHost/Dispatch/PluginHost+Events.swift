@@ -140,14 +140,15 @@ extension PluginHost {
     private func dispatch(_ kind: sio_event_kind, socket: Socket, binding: Binding,
                           fill: (inout sio_event, EventScope) -> Void) -> Outcome {
         withServingSet { generation, outermost in
-            dispatch(kind, socket: socket, binding: binding, plugins: generation.plugins, outermost: outermost, fill: fill)
+            dispatch(kind, socket: socket, binding: binding, plugins: generation.plugins, runners: generation.runners,
+                     outermost: outermost, fill: fill)
         }
     }
 
-    private func dispatch(_ kind: sio_event_kind, socket: Socket, binding: Binding, plugins: [LoadedPlugin], outermost: Bool,
-                          fill: (inout sio_event, EventScope) -> Void) -> Outcome {
+    private func dispatch(_ kind: sio_event_kind, socket: Socket, binding: Binding, plugins: [LoadedPlugin],
+                          runners: [PluginRunner], outermost: Bool, fill: (inout sio_event, EventScope) -> Void) -> Outcome {
         let thread = DispatchThread.current
-        guard !plugins.isEmpty else { return .completed }
+        guard !plugins.isEmpty || !runners.isEmpty else { return .completed }
         let scope = EventScope(socket: socket, host: self)
         guard let handle = thread.open(scope) else {
             logger.error("events nested too deeply; handlers not run", metadata: ["socket": "\(socket.id)"])
@@ -168,21 +169,22 @@ extension PluginHost {
 
         var failures: [(plugin: String, message: String)] = []
         var socketChannels: Set<String>?
+        func matches(_ pattern: ChannelPattern) -> Bool {
+            switch binding {
+            case .channel(let channel):
+                return pattern.matches(channel)
+            case .socketChannels:
+                if socketChannels == nil {
+                    socketChannels = kind == SIO_EVENT_FINISH ? socket.channelsAtDisconnect : socket.channels
+                }
+                return pattern.matchesAny(socketChannels!)
+            case .unbound:
+                return true
+            }
+        }
         for plugin in plugins {
             for handler in plugin.handlers(for: kind) {
-                if let pattern = handler.pattern {
-                    switch binding {
-                    case .channel(let channel):
-                        guard pattern.matches(channel) else { continue }
-                    case .socketChannels:
-                        if socketChannels == nil {
-                            socketChannels = kind == SIO_EVENT_FINISH ? socket.channelsAtDisconnect : socket.channels
-                        }
-                        guard pattern.matchesAny(socketChannels!) else { continue }
-                    case .unbound:
-                        break
-                    }
-                }
+                if let pattern = handler.pattern, !matches(pattern) { continue }
                 scope.reason = nil
                 scope.plugin = plugin
                 scope.handlerTicket = 0
@@ -210,6 +212,22 @@ extension PluginHost {
                     }
                     failures.append((plugin.summaryForWatchdog, "\(plugin.name): \(why)"))
                 }
+            }
+        }
+        for runner in runners {
+            let indexes = runner.handlerIndexes(for: kind, matching: matches)
+            guard !indexes.isEmpty || runner.isSwitching else { continue }
+            // Isolated: the event finishes when the runner answers, as a deferred one does.
+            let ticket = scope.deferrable ? issueTicket(in: scope, pluginName: runner.name, summary: runner.summary) ?? 0 : 0
+            let channels: () -> Set<String>? = {
+                switch binding {
+                case .channel(let channel): return [channel]
+                case .socketChannels: return kind == SIO_EVENT_FINISH ? socket.channelsAtDisconnect : socket.channels
+                case .unbound: return nil
+                }
+            }
+            if !runner.send(event, handlers: indexes, socket: socket, kind: kind, ticket: ticket, channels: channels), ticket != 0 {
+                withdraw(ticket, of: scope.pending)
             }
         }
         thread.close(scope)

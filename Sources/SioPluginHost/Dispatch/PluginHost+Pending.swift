@@ -12,6 +12,15 @@ extension PluginHost {
     /// `api->defer`: a ticket for the running handler, or nil when the event cannot wait.
     func deferEvent(in scope: EventScope) -> sio_ticket? {
         guard scope.deferrable, scope.handlerTicket == 0, let plugin = scope.plugin else { return nil }
+        guard let ticket = issueTicket(in: scope, pluginName: plugin.name, summary: plugin.summaryForWatchdog) else { return nil }
+        scope.handlerTicket = ticket
+        return ticket
+    }
+
+    /// A ticket of the scope's event for `pluginName`: a handler's `defer`, or an isolated
+    /// plugin's event on its way to the runner.
+    func issueTicket(in scope: EventScope, pluginName: String, summary: String) -> sio_ticket? {
+        guard scope.deferrable else { return nil }
         let pending: PendingEvent
         if let existing = scope.pending {
             pending = existing
@@ -23,9 +32,8 @@ extension PluginHost {
             scope.socket.hostState.pending = pending
         }
         guard !pending.ended else { return nil }
-        let ticket = tickets.issue(for: pending, pluginName: plugin.name)
-        pending.outstanding[ticket] = plugin.summaryForWatchdog
-        scope.handlerTicket = ticket
+        let ticket = tickets.issue(for: pending, pluginName: pluginName)
+        pending.outstanding[ticket] = summary
         return ticket
     }
 

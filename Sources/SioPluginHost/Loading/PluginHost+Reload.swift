@@ -58,6 +58,7 @@ extension PluginHost {
             logger.error("plugin refused: \(directory): \(error)")
             return [PluginLoadReport(file: directory, outcome: .refused(error.description))]
         }
+        if configuration.isolated { return reloadIsolatedLocked(directory: directory) }
         let serving = current.withLockedValue { $0 }.plugins
         var reports: [String: PluginLoadReport] = [:]
         var changes: [Change] = []
@@ -194,7 +195,10 @@ extension PluginHost {
         return true
     }
 
-    public var descriptions: [PluginDescription] { plugins.map(\.description) }
+    public var descriptions: [PluginDescription] {
+        let set = current.withLockedValue { $0 }
+        return set.plugins.map(\.description) + set.runners.map(\.description)
+    }
 
     /// Each file's last reload outcome, refused files and removed ones included.
     public var lastReloads: [String: ReloadRecord] { reloadHistory.last }

@@ -1,0 +1,8 @@
+#include "sio_system.h"
+
+#include <signal.h>
+#include <sys/prctl.h>
+
+int sio_die_with_parent(void) {
+    return prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+}

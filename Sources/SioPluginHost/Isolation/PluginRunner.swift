@@ -1,0 +1,559 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSioPlugin
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import SocketIOCodec
+import SocketIOServer
+
+/// A plugin in isolated mode, as the server sees it: the runner process that hosts it, the
+/// events sent to it and not yet done, and its restarts.
+///
+/// The process is the plugin's: a segfault, an abort, `exit()` or a handler that never returns
+/// ends it (the last by `--handler-timeout`), and the server restarts it with its last handed-over
+/// state while every connection stays. Events for a plugin that is down are not delivered to it.
+///
+/// `@unchecked Sendable`: what changes is under `lock`; the threads are the dispatching event
+/// loops (`send`), one reader and one writer per process.
+final class PluginRunner: @unchecked Sendable {
+    struct Handler {
+        let kind: sio_event_kind
+        let pattern: ChannelPattern?
+    }
+
+    struct InFlight {
+        let socket: Socket
+        let state: SocketState?
+        let kind: sio_event_kind
+        let ticket: sio_ticket
+        let started: ContinuousClock.Instant
+    }
+
+    let file: String
+    private(set) var data: [UInt8]
+    private(set) var contentHash: UInt64
+    unowned let host: PluginHost
+    private(set) var name = ""
+    private(set) var version = ""
+    private(set) var abi = ""
+    private(set) var handlers: [Handler] = []
+    var summary: String { "\(name) \(version)" }
+
+    private let lock = NIOLock()
+    private var process: Process?
+    private var inFlight: [UInt64: InFlight] = [:]
+    private var nextEventID: UInt64 = 1
+    private var crashes: [ContinuousClock.Instant] = []
+    /// What the plugin handed over last (a reload's retire): a restart begins from it.
+    private var handedOver: [UInt8] = []
+    private(set) var status = Status.starting
+    /// Events that came while a reload switched versions: sent to the new one, in order.
+    private var held: [Held] = []
+
+    enum Status: Equatable {
+        case starting, serving, switching, restarting, failed, retired
+    }
+
+    struct Held {
+        var fields: [[UInt8]]
+        let kind: sio_event_kind
+        let flight: InFlight
+        /// The channels its handlers' patterns are matched against; nil: every handler.
+        let channels: Set<String>?
+    }
+
+    /// One runner process: its pid, socket and outbox.
+    final class Process: @unchecked Sendable {
+        let pid: pid_t
+        let fd: Int32
+        let outbox = NSCondition()
+        var pending: [[UInt8]] = []
+        var closed = false
+        /// The answer to `load` or `retire`, for the thread that waits for it.
+        var handshake: RunnerMessage?
+        /// Asked to retire: its end is not a crash.
+        var retiring = false
+        /// Killed for `--handler-timeout`: said so in the log.
+        var hung = false
+
+        init(pid: pid_t, fd: Int32) {
+            self.pid = pid
+            self.fd = fd
+        }
+
+        func enqueue(_ message: RunnerMessage) {
+            outbox.lock()
+            if !closed {
+                pending.append(message.encoded())
+                outbox.signal()
+            }
+            outbox.unlock()
+        }
+    }
+
+    init(file: String, data: [UInt8], host: PluginHost) {
+        self.file = file
+        self.data = data
+        self.contentHash = PluginFile.hash(data)
+        self.host = host
+    }
+
+    // MARK: Starting
+
+    /// Starts a process and loads the plugin in it with `state`; throws the refusal.
+    /// `switching`: a reload's, which sends the held events itself once it is done.
+    func start(state: [UInt8], switching: Bool = false) throws(PluginLoadError) {
+        do {
+            try ELFCheck.validate(data)
+        } catch {
+            throw .notAPlugin(error.description)
+        }
+        guard let command = host.configuration.runner else { throw .notAPlugin("no plugin runner command") }
+        let copy = "\(host.loader.privateDirectory)/runner-\(UInt64.random(in: 0...UInt64.max))-\((file as NSString).lastPathComponent)"
+        guard FileManager.default.createFile(atPath: copy, contents: Data(data), attributes: [.posixPermissions: 0o500]) else {
+            throw .notAPlugin("cannot write the private copy \(copy)")
+        }
+        defer { unlink(copy) }
+        let process = try spawn(command)
+        lock.withLock { self.process = process }
+        Thread { self.writeLoop(process) }.start()
+        Thread { self.readLoop(process) }.start()
+        process.enqueue(RunnerMessage(kind: .load, fields: [Array(copy.utf8), state]))
+        guard let answer = waitForHandshake(process, timeout: .seconds(10)) else {
+            kill(process.pid, SIGKILL)
+            throw .initFailed("the plugin runner ended or did not answer while loading the plugin")
+        }
+        guard answer.kind == .loaded, answer.fields.count >= 3 else {
+            kill(process.pid, SIGKILL)
+            let reason = answer.fields.first.map { String(decoding: $0, as: UTF8.self) } ?? "refused"
+            throw .initFailed(reason)
+        }
+        var loaded: [Handler] = []
+        var errors: [String] = []
+        for field in answer.fields.dropFirst(3) {
+            let text = String(decoding: field, as: UTF8.self)
+            let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let raw = UInt32(parts[0]), raw < UInt32(SIO_EVENT_KIND_COUNT) else {
+                errors.append("unknown event kind \(parts[0])")
+                continue
+            }
+            let kind = sio_event_kind(rawValue: raw)
+            var pattern: ChannelPattern?
+            if parts.count == 2 {
+                let source = String(parts[1])
+                guard kind != SIO_EVENT_CONNECT else {
+                    errors.append("on_connect cannot be bound to a channel (pattern \(source.debugDescription))")
+                    continue
+                }
+                do {
+                    pattern = try ChannelPattern(source)
+                } catch {
+                    errors.append("channel pattern \(source.debugDescription) does not compile: \(error)")
+                    continue
+                }
+            }
+            loaded.append(Handler(kind: kind, pattern: pattern))
+        }
+        guard errors.isEmpty else {
+            kill(process.pid, SIGKILL)
+            throw .registration(errors)
+        }
+        lock.withLock {
+            name = String(decoding: answer.fields[0], as: UTF8.self)
+            version = String(decoding: answer.fields[1], as: UTF8.self)
+            abi = String(decoding: answer.fields[2], as: UTF8.self)
+            handlers = loaded
+            status = .serving
+        }
+        if !switching { releaseHeld() }
+    }
+
+    private func spawn(_ command: [String]) throws(PluginLoadError) -> Process {
+        var ends: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
+            throw .notAPlugin("socketpair failed: errno \(errno)")
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, ends[1], 3)
+        let arguments = command + ["--fd", "3"]
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        // A crash is to end the runner with its signal, at once, for the log to name it.
+        var environment: [UnsafeMutablePointer<CChar>?] = [strdup("SWIFT_BACKTRACE=enable=no")]
+        var index = 0
+        while let variable = environ[index] {
+            if strncmp(variable, "SWIFT_BACKTRACE=", 16) != 0 { environment.append(strdup(variable)) }
+            index += 1
+        }
+        environment.append(nil)
+        defer { for pointer in environment { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, command[0], &actions, nil, &argv, &environment)
+        close(ends[1])
+        guard spawned == 0 else {
+            close(ends[0])
+            throw .notAPlugin("cannot start the plugin runner \(command[0]): errno \(spawned)")
+        }
+        return Process(pid: pid, fd: ends[0])
+    }
+
+    private func waitForHandshake(_ process: Process, timeout: Duration) -> RunnerMessage? {
+        let deadline = Date(timeIntervalSinceNow: Double(timeout.components.seconds))
+        process.outbox.lock()
+        defer { process.outbox.unlock() }
+        while process.handshake == nil, !process.closed {
+            if !process.outbox.wait(until: deadline) { break }
+        }
+        defer { process.handshake = nil }
+        return process.handshake
+    }
+
+    // MARK: The process's threads
+
+    private func writeLoop(_ process: Process) {
+        while true {
+            process.outbox.lock()
+            while process.pending.isEmpty, !process.closed { process.outbox.wait() }
+            if process.closed {
+                process.outbox.unlock()
+                return
+            }
+            let batch = process.pending
+            process.pending = []
+            process.outbox.unlock()
+            for bytes in batch {
+                var offset = 0
+                while offset < bytes.count {
+                    let written = bytes.withUnsafeBytes { write(process.fd, $0.baseAddress! + offset, bytes.count - offset) }
+                    if written < 0 {
+                        if errno == EINTR { continue }
+                        return  // the reader sees the end and handles it
+                    }
+                    offset += written
+                }
+            }
+        }
+    }
+
+    private func readLoop(_ process: Process) {
+        var buffer: [UInt8] = []
+        var start = 0
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        reading: while true {
+            let count = chunk.withUnsafeMutableBytes { read(process.fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            buffer += chunk[0..<count]
+            do {
+                while let message = try RunnerMessage.decode(from: &buffer, start: &start) {
+                    receive(message, from: process)
+                }
+            } catch {
+                host.logger.error("plugin runner sent a malformed message; stopping it", metadata: ["plugin": "\(summary)", "error": "\(error)"])
+                kill(process.pid, SIGKILL)
+                break reading
+            }
+        }
+        ended(process)
+    }
+
+    private func receive(_ message: RunnerMessage, from process: Process) {
+        switch message.kind {
+        case .loaded, .refused, .retired:
+            process.outbox.lock()
+            process.handshake = message
+            process.outbox.broadcast()
+            process.outbox.unlock()
+        case .done:
+            guard let flight = lock.withLock({ inFlight.removeValue(forKey: message.id) }) else { return }
+            host.isolatedEventDone(flight, runner: self, status: sio_status(truncatingIfNeeded: message.number),
+                                   reason: message.fields.first.map { String(decoding: $0, as: UTF8.self) } ?? "",
+                                   ack: message.fields.count > 1 ? message.fields[1] : [])
+        case .call:
+            let call = RunnerCall(rawValue: message.number & 0xffff_ffff)
+            let request = UInt64(message.number >> 32)
+            guard let call else {
+                if request != 0 { process.enqueue(RunnerMessage(kind: .reply, id: request, number: Int64(SIO_ERR_INVALID))) }
+                return
+            }
+            if message.id == 0 {
+                let (status, value) = host.performOutOfBand(call, message.fields, runner: self)
+                if request != 0 { process.enqueue(RunnerMessage(kind: .reply, id: request, number: Int64(status), fields: [value])) }
+                return
+            }
+            guard let flight = lock.withLock({ inFlight[message.id] }) else {
+                if request != 0 { process.enqueue(RunnerMessage(kind: .reply, id: request, number: Int64(SIO_ERR_STATE))) }
+                return
+            }
+            flight.socket.eventLoop.execute { [self] in
+                let (status, value) = host.perform(call, message.fields, flight: flight, runner: self)
+                if request != 0 { process.enqueue(RunnerMessage(kind: .reply, id: request, number: Int64(status), fields: [value])) }
+            }
+        default:
+            break
+        }
+    }
+
+    /// The process is gone: a crash unless it was retired.
+    private func ended(_ process: Process) {
+        process.outbox.lock()
+        process.closed = true
+        process.outbox.broadcast()
+        process.outbox.unlock()
+        close(process.fd)
+        var raw: Int32 = 0
+        while waitpid(process.pid, &raw, 0) < 0 && errno == EINTR {}
+        let (lost, wasServing) = lock.withLock { () -> ([InFlight], Bool) in
+            guard self.process === process, !process.retiring else { return ([], false) }
+            let lost = inFlight.values.sorted { $0.started < $1.started }
+            inFlight = [:]
+            let wasServing = status == .serving
+            if wasServing { status = .restarting }
+            return (lost, wasServing)
+        }
+        guard wasServing else { return }
+        let signal = raw & 0x7f
+        let how = process.hung ? "killed after --handler-timeout"
+            : signal != 0 ? "signal \(signal)" : "exit status \((raw >> 8) & 0xff)"
+        let during = lost.first.map { LoadedPlugin.eventNames[Int($0.kind.rawValue)] } ?? "no event"
+        host.logger.error("plugin runner crashed", metadata: [
+            "plugin": "\(summary)", "how": "\(how)", "event": "\(during)", "events_lost": "\(lost.count)"])
+        for flight in lost {
+            host.isolatedEventDone(flight, runner: self, status: SIO_FAIL,
+                                   reason: "crashed (\(how)) during \(LoadedPlugin.eventNames[Int(flight.kind.rawValue)])", ack: [], crashed: true)
+        }
+        scheduleRestart()
+    }
+
+    // MARK: Restarts
+
+    /// Past this many crashes in `crashWindow` the plugin is marked failed.
+    static let crashLimit = 5
+    static let crashWindow: Duration = .seconds(60)
+
+    private func scheduleRestart() {
+        let now = ContinuousClock.now
+        let (delay, failed) = lock.withLock { () -> (Duration, Bool) in
+            crashes = crashes.filter { now - $0 < Self.crashWindow } + [now]
+            if crashes.count > Self.crashLimit {
+                status = .failed
+                return (.zero, true)
+            }
+            // The first restart is immediate; then 100 ms, 200 ms, 400 ms, ...
+            let delay: Duration = crashes.count == 1 ? .zero : .milliseconds(100 << (crashes.count - 2))
+            return (delay, false)
+        }
+        if failed {
+            host.logger.error("plugin failed: it crashed more than \(Self.crashLimit) times in \(Self.crashWindow); not restarted",
+                              metadata: ["plugin": "\(summary)"])
+            return
+        }
+        let milliseconds = Int(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(milliseconds)) { [self] in
+            let state = lock.withLock { handedOver }
+            do {
+                try start(state: state)
+                host.logger.warning("plugin restarted after a crash", metadata: ["plugin": "\(summary)", "delay_ms": "\(milliseconds)"])
+            } catch {
+                host.logger.error("plugin restart failed: \(error)", metadata: ["plugin": "\(summary)"])
+                lock.withLock { status = .restarting }
+                scheduleRestart()
+            }
+        }
+    }
+
+    // MARK: Events
+
+    /// The runner's handler indexes for an event of `kind`, matching as in-process handlers do.
+    func handlerIndexes(for kind: sio_event_kind, matching: (ChannelPattern) -> Bool) -> [Int] {
+        var indexes: [Int] = []
+        for (index, handler) in handlers.enumerated() where handler.kind == kind {
+            if let pattern = handler.pattern, !matching(pattern) { continue }
+            indexes.append(index)
+        }
+        return indexes
+    }
+
+    /// Sends an event (or holds it while a reload switches versions); false when the plugin is
+    /// down and the event is not delivered to it. `channels`: what patterns match against, for
+    /// a held event.
+    func send(_ event: sio_event, handlers indexes: [Int], socket: Socket, kind: sio_event_kind, ticket: sio_ticket,
+              channels: () -> Set<String>?) -> Bool {
+        let state = socket.existingHostState ?? (kind == SIO_EVENT_FINISH ? SocketState() : nil)
+        let flight = InFlight(socket: socket, state: state, kind: kind, ticket: ticket, started: .now)
+        return lock.withLock {
+            switch status {
+            case .serving:
+                guard let process else { return false }
+                enqueue(EventFields.encode(event, handlers: indexes), flight: flight, to: process)
+                return true
+            case .switching:
+                held.append(Held(fields: EventFields.encode(event, handlers: []), kind: kind, flight: flight, channels: channels()))
+                return true
+            default:
+                return false
+            }
+        }
+    }
+
+    /// Under `lock`.
+    private func enqueue(_ fields: [[UInt8]], flight: InFlight, to process: Process) {
+        let id = nextEventID
+        nextEventID += 1
+        inFlight[id] = flight
+        process.enqueue(RunnerMessage(kind: .event, id: id, number: Int64(flight.kind.rawValue), fields: fields))
+    }
+
+    // MARK: Reloading
+
+    /// Replaces the running version with `newData`: events wait while the old process retires
+    /// (it first handles every event it was sent), its state goes to a new process, and the
+    /// waiting events follow. A build that does not load leaves the old one serving, restarted
+    /// from the same state.
+    func replace(with newData: [UInt8]) -> PluginLoadReport {
+        let old = lock.withLock { () -> Process? in
+            let serving = status == .serving ? process : nil
+            status = .switching
+            serving?.retiring = true
+            return serving
+        }
+        var state = lock.withLock { handedOver }
+        if let old {
+            old.enqueue(RunnerMessage(kind: .retire))
+            if let answer = waitForHandshake(old, timeout: .seconds(5)), answer.kind == .retired {
+                state = answer.fields.first ?? []
+            } else {
+                kill(old.pid, SIGKILL)
+                host.logger.error("plugin did not retire in time; its successor starts from the state it handed over before",
+                                  metadata: ["plugin": "\(summary)"])
+            }
+        }
+        let oldData = data
+        let oldSummary = summary
+        lock.withLock {
+            handedOver = state
+            data = newData
+        }
+        var report: PluginLoadReport
+        do {
+            try start(state: state, switching: true)
+            lock.withLock { contentHash = PluginFile.hash(newData) }
+            report = PluginLoadReport(file: file, outcome: .reloaded(description))
+            host.logger.info("plugin reloaded in a new runner process", metadata: ["plugin": "\(oldSummary) → \(summary) (ABI \(abi)) from \(file)"])
+        } catch {
+            report = host.refuseIsolated(file, "\(error)")
+            lock.withLock { data = oldData }
+            do {
+                try start(state: state, switching: true)
+                host.logger.warning("plugin restarted from its handed-over state after its successor was refused", metadata: ["plugin": "\(summary)"])
+            } catch {
+                host.logger.error("plugin lost: its successor was refused and it could not restart: \(error)", metadata: ["plugin": "\(oldSummary)"])
+                lock.withLock { status = .failed }
+            }
+        }
+        releaseHeld()
+        return report
+    }
+
+    /// Sends what waited during the switch to the version now serving (or completes it as
+    /// undelivered when none serves).
+    private func releaseHeld() {
+        let dropped: [Held] = lock.withLock {
+            let waiting = held
+            held = []
+            guard status == .serving, let process else { return waiting }
+            for var event in waiting {
+                let indexes = handlerIndexes(for: event.kind) { pattern in event.channels.map { pattern.matchesAny($0) } ?? true }
+                guard !indexes.isEmpty else { continue }
+                event.fields[0] = Array(indexes.map(String.init).joined(separator: ",").utf8)
+                enqueue(event.fields, flight: event.flight, to: process)
+            }
+            return []
+        }
+        for event in dropped {
+            host.isolatedEventDone(event.flight, runner: self, status: SIO_OK, reason: "", ack: [])
+        }
+    }
+
+    /// An emit_with_ack's outcome, as a callback event of its own in the runner.
+    func sendAckReply(callback: UInt64, outcome: AckOutcome, socket: Socket) {
+        lock.withLock {
+            guard status == .serving, let process else { return }
+            var eventID: UInt64 = 0
+            var fields: [[UInt8]] = [Array(socket.id.utf8), Array(socket.namespace.utf8), [], []]
+            let number: sio_status
+            switch outcome {
+            case .answered(let arguments, let attachments):
+                number = SIO_OK
+                fields[2] = Array(JSONValue.array(arguments).jsonText.utf8)
+                fields.append(RunnerMessage.pack(attachments.map { Array($0.readableBytesView) }))
+            case .timedOut:
+                number = SIO_ERR_TIMEOUT
+            case .disconnected:
+                number = SIO_ERR_NO_SOCKET
+            }
+            if number != SIO_ERR_NO_SOCKET {
+                eventID = nextEventID
+                nextEventID += 1
+                inFlight[eventID] = InFlight(socket: socket, state: socket.existingHostState, kind: SIO_EVENT_MESSAGE, ticket: 0, started: .now)
+            }
+            fields[3] = Array(String(eventID).utf8)
+            process.enqueue(RunnerMessage(kind: .ackReply, id: callback, number: Int64(number), fields: fields))
+        }
+    }
+
+    /// The oldest event in flight, for `--handler-timeout`.
+    var oldestInFlight: (started: ContinuousClock.Instant, kind: sio_event_kind)? {
+        lock.withLock { inFlight.values.min { $0.started < $1.started }.map { ($0.started, $0.kind) } }
+    }
+
+    /// Ends a runner whose handler ran past `--handler-timeout` (the crash path restarts it);
+    /// false when it is already being ended.
+    func killHung() -> Bool {
+        lock.withLock {
+            guard let process, !process.hung else { return false }
+            process.hung = true
+            kill(process.pid, SIGKILL)
+            return true
+        }
+    }
+
+    var isSwitching: Bool { lock.withLock { status == .switching } }
+
+    // MARK: Retiring
+
+    /// Tells the plugin it is replaced or removed and takes its state; the process exits.
+    func retire() -> [UInt8] {
+        guard let process: Process = lock.withLock({ () -> Process? in
+            self.process?.retiring = true
+            guard status == .serving else { return nil }
+            return self.process
+        }) else {
+            lock.withLock { status = .retired }
+            return lock.withLock { handedOver }
+        }
+        process.enqueue(RunnerMessage(kind: .retire))
+        let answer = waitForHandshake(process, timeout: .seconds(5))
+        lock.withLock { status = .retired }
+        guard let answer, answer.kind == .retired else {
+            kill(process.pid, SIGKILL)
+            return lock.withLock { handedOver }
+        }
+        return answer.fields.first ?? []
+    }
+
+    /// A restart begins from this (a reload's handed-over state).
+    func remember(_ state: [UInt8]) {
+        lock.withLock { handedOver = state }
+    }
+
+    var description: PluginDescription {
+        PluginDescription(file: file, name: name, version: version, abi: abi,
+                          handlers: handlers.map { .init(event: LoadedPlugin.eventNames[Int($0.kind.rawValue)], pattern: $0.pattern?.source) })
+    }
+}

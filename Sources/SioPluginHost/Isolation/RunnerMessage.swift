@@ -1,0 +1,167 @@
+/// One message between the server and a plugin runner (isolated mode): the whole wire format,
+/// with no I/O, so that both sides and the tests share it.
+///
+/// Every message has the same shape — a kind, an id, a number and a list of byte strings —
+/// which keeps the codec small and every message's meaning in `Kind`'s documentation. On the
+/// wire: u32 length of what follows, u8 kind, u64 id, i64 number, u32 field count, then each
+/// field as u32 length and bytes; integers little-endian.
+struct RunnerMessage: Equatable, Sendable {
+    enum Kind: UInt8, Sendable {
+        // Server → runner.
+        /// fields: [private copy path, previous state]. Answered by `loaded` or `refused`.
+        case load = 1
+        /// id: event id; number: `sio_event_kind`; fields: `EventFields`. Answered by `done`.
+        case event = 2
+        /// id: the runner's request id; number: status; fields: [value] (context_get).
+        case reply = 3
+        /// id: callback id; number: status; fields: [socket id, nsp, args json, attachments…].
+        case ackReply = 4
+        /// Answered by `retired`, after which the runner exits.
+        case retire = 5
+
+        // Runner → server.
+        /// fields: [name, version, abi "major.minor", then per handler "kind:pattern"] where an
+        /// absent pattern is written "kind" alone.
+        case loaded = 20
+        /// fields: [reason].
+        case refused = 21
+        /// id: event id; number: status (SIO_OK, SIO_REFUSE, SIO_FAIL); fields: [reason, ack json].
+        case done = 22
+        /// id: event id of the handler's socket (0 out of band); number: `RunnerCall` raw value
+        /// with the request id in the high 32 bits when an answer is awaited; fields: the
+        /// call's arguments.
+        case call = 23
+        /// fields: [state].
+        case retired = 24
+    }
+
+    var kind: Kind
+    var id: UInt64 = 0
+    var number: Int64 = 0
+    var fields: [[UInt8]] = []
+
+    /// A message longer than this is a broken peer, not a large event (payloads are bounded
+    /// by --max-payload long before).
+    static let maximumLength = 256 << 20
+
+    func encoded() -> [UInt8] {
+        var body: [UInt8] = []
+        body.reserveCapacity(21 + fields.reduce(0) { $0 + 4 + $1.count })
+        body.append(kind.rawValue)
+        Self.append(id, to: &body)
+        Self.append(UInt64(bitPattern: number), to: &body)
+        Self.append(UInt32(fields.count), to: &body)
+        for field in fields {
+            Self.append(UInt32(field.count), to: &body)
+            body += field
+        }
+        var framed: [UInt8] = []
+        framed.reserveCapacity(4 + body.count)
+        Self.append(UInt32(body.count), to: &framed)
+        return framed + body
+    }
+
+    enum DecodeError: Error, Equatable {
+        case tooLong(Int)
+        case malformed(String)
+    }
+
+    /// Takes one message off the front of `buffer`; nil when it has not all arrived yet.
+    static func decode(from buffer: inout [UInt8], start: inout Int) throws(DecodeError) -> RunnerMessage? {
+        var reader = Reader(bytes: buffer, index: start)
+        guard let length = reader.u32() else { return nil }
+        guard Int(length) <= maximumLength else { throw .tooLong(Int(length)) }
+        guard buffer.count - reader.index >= Int(length) else { return nil }
+        let end = reader.index + Int(length)
+        guard let rawKind = reader.u8(), let kind = Kind(rawValue: rawKind) else { throw .malformed("unknown kind") }
+        guard let id = reader.u64(), let number = reader.u64(), let count = reader.u32() else { throw .malformed("short header") }
+        var fields: [[UInt8]] = []
+        for _ in 0..<count {
+            guard let size = reader.u32(), reader.index + Int(size) <= end else { throw .malformed("field past the end") }
+            fields.append(Array(buffer[reader.index..<(reader.index + Int(size))]))
+            reader.index += Int(size)
+        }
+        guard reader.index == end else { throw .malformed("bytes after the last field") }
+        start = end
+        if start > 65_536, start * 2 > buffer.count {
+            buffer.removeFirst(start)
+            start = 0
+        }
+        return RunnerMessage(kind: kind, id: id, number: Int64(bitPattern: number), fields: fields)
+    }
+
+    private struct Reader {
+        let bytes: [UInt8]
+        var index: Int
+
+        mutating func u8() -> UInt8? {
+            guard index < bytes.count else { return nil }
+            defer { index += 1 }
+            return bytes[index]
+        }
+
+        mutating func u32() -> UInt32? {
+            guard bytes.count - index >= 4 else { return nil }
+            var value: UInt32 = 0
+            for offset in 0..<4 { value |= UInt32(bytes[index + offset]) << (8 * offset) }
+            index += 4
+            return value
+        }
+
+        mutating func u64() -> UInt64? {
+            guard bytes.count - index >= 8 else { return nil }
+            var value: UInt64 = 0
+            for offset in 0..<8 { value |= UInt64(bytes[index + offset]) << (8 * offset) }
+            index += 8
+            return value
+        }
+    }
+
+    static func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
+        var little = value.littleEndian
+        withUnsafeBytes(of: &little) { bytes += $0 }
+    }
+
+    /// A list of byte strings inside one field (headers, attachments).
+    static func pack(_ list: [[UInt8]]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        append(UInt32(list.count), to: &bytes)
+        for item in list {
+            append(UInt32(item.count), to: &bytes)
+            bytes += item
+        }
+        return bytes
+    }
+
+    static func unpack(_ bytes: [UInt8]) -> [[UInt8]]? {
+        var reader = Reader(bytes: bytes, index: 0)
+        guard let count = reader.u32() else { return nil }
+        var list: [[UInt8]] = []
+        for _ in 0..<count {
+            guard let size = reader.u32(), reader.index + Int(size) <= bytes.count else { return nil }
+            list.append(Array(bytes[reader.index..<(reader.index + Int(size))]))
+            reader.index += Int(size)
+        }
+        return reader.index == bytes.count ? list : nil
+    }
+}
+
+/// The host functions a runner forwards, by number (`RunnerMessage.Kind.call`).
+enum RunnerCall: Int64, Sendable {
+    // During an event; fields as the C function's buffers, in order.
+    case send = 1, broadcast, broadcastChannel, sendAndBroadcast, sendAndBroadcastChannel
+    /// [event, args json, attachments (packed)]
+    case emit
+    /// [ack id (decimal), args json, attachments (packed)]
+    case ack
+    case subscribe, unsubscribe, disconnect
+    case contextSet, contextGet, contextDelete
+    /// [channel, event, args json, attachments (packed), flags (decimal)]
+    case emitTo
+    /// [callback id (decimal), event, args json, attachments (packed), timeout ms (decimal)]
+    case emitWithAck
+    // Any thread.
+    case oobBroadcast = 40, oobBroadcastChannel, oobSend, oobEmit, oobEmitToSocket
+    /// [level (decimal), message]
+    case log
+}

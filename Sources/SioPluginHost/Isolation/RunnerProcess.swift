@@ -1,0 +1,375 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSioPlugin
+import CSioSystem
+import Foundation
+
+/// The plugin runner (`sio plugin-runner`): one process per isolated plugin, which maps the
+/// plugin, calls its handlers for the events the server sends, and turns its host calls into
+/// messages back. The server keeps every connection, subscription and context; a crash here
+/// costs this process only.
+///
+/// Threads: a reader thread takes messages off the socket, hands answers to the callers
+/// waiting for them and queues the rest; the main thread runs `init`, the handlers, the ack
+/// callbacks and `retire`, one at a time. Plugin threads may make the "any thread" calls.
+public enum RunnerProcess {
+    /// Runs until the server goes (end of file on `fd`) or retires the plugin.
+    public static func main(fd: Int32) -> Never {
+        // The server's death ends the runner (SIGKILL on the server leaves no orphan): the
+        // kernel's signal, then a check that the parent did not die before it was asked for.
+        _ = sio_die_with_parent()
+        if getppid() == 1 { exit(0) }
+        signal(SIGPIPE, SIG_IGN)
+        let state = RunnerState.shared
+        state.fd = fd
+        state.mainThread = pthread_self()
+        let reader = Thread { state.readLoop() }
+        reader.start()
+        state.mainLoop()
+    }
+}
+
+/// One main-thread event: what host functions reach through the `sio_socket *` they get.
+final class RunnerScope {
+    let serial: UInt
+    let eventID: UInt64
+    let kind: sio_event_kind
+    let arena = CArena()
+    var reason: String?
+    var deferrable: Bool
+    var handlerTicket: sio_ticket = 0
+
+    init(serial: UInt, eventID: UInt64, kind: sio_event_kind, deferrable: Bool) {
+        self.serial = serial
+        self.eventID = eventID
+        self.kind = kind
+        self.deferrable = deferrable
+    }
+
+    var handle: OpaquePointer? { OpaquePointer(bitPattern: serial) }
+}
+
+/// The runner's state: one plugin per process, so one instance.
+///
+/// `@unchecked Sendable`: what plugin threads reach (the socket, the answer table, the local
+/// tickets) is under `lock`; the rest is the main thread's.
+final class RunnerState: @unchecked Sendable {
+    static let shared = RunnerState()
+
+    var fd: Int32 = -1
+    var mainThread = pthread_self()
+    private let writeLock = NSLock()
+    private let lock = NSCondition()
+    private var inbox: [Inbox] = []
+    private var answers: [UInt64: (status: Int64, value: [UInt8])] = [:]
+    private var nextRequest: UInt64 = 1
+    private var liveTickets: [sio_ticket: UInt64] = [:]
+    private var nextTicket: sio_ticket = 1
+    private(set) var revoked = false
+
+    enum Inbox {
+        case message(RunnerMessage)
+        case complete(ticket: sio_ticket, decision: sio_status, reason: String?, ack: [UInt8])
+    }
+
+    // Main thread only.
+    var handlers: [(kind: sio_event_kind, pattern: String?, function: sio_handler_fn, userData: UnsafeMutableRawPointer?)] = []
+    var initialising = false
+    var info: UnsafePointer<sio_plugin_info>?
+    var scope: RunnerScope?
+    private var serial: UInt = 0
+    var callbacks: [UInt64: (function: sio_ack_fn, userData: UnsafeMutableRawPointer?)] = [:]
+    var nextCallback: UInt64 = 1
+    /// Events whose `done` waits for local tickets: event id → what the handlers decided.
+    private var waiting: [UInt64: Waiting] = [:]
+
+    struct Waiting {
+        var tickets: Set<sio_ticket>
+        var status: sio_status
+        var reason: String
+        var ack: [UInt8] = []
+    }
+
+    static var pluginHandle: OpaquePointer? { OpaquePointer(bitPattern: 1) }
+
+    // MARK: The socket
+
+    func write(_ message: RunnerMessage) {
+        let bytes = message.encoded()
+        writeLock.lock()
+        defer { writeLock.unlock() }
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, bytes.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                exit(0)  // the server is gone
+            }
+            offset += written
+        }
+    }
+
+    func readLoop() {
+        var buffer: [UInt8] = []
+        var start = 0
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { exit(0) }
+            buffer += chunk[0..<count]
+            do {
+                while let message = try RunnerMessage.decode(from: &buffer, start: &start) {
+                    lock.lock()
+                    if message.kind == .reply {
+                        answers[message.id] = (message.number, message.fields.first ?? [])
+                    } else {
+                        inbox.append(.message(message))
+                    }
+                    lock.broadcast()
+                    lock.unlock()
+                }
+            } catch {
+                exit(2)
+            }
+        }
+    }
+
+    /// A call whose answer the plugin needs: waits for the server's reply.
+    func ask(_ call: RunnerCall, event: UInt64, _ fields: [[UInt8]]) -> (status: Int64, value: [UInt8]) {
+        lock.lock()
+        let request = nextRequest
+        nextRequest += 1
+        lock.unlock()
+        write(RunnerMessage(kind: .call, id: event, number: Int64(request) << 32 | call.rawValue, fields: fields))
+        lock.lock()
+        defer { lock.unlock() }
+        while answers[request] == nil { lock.wait() }
+        return answers.removeValue(forKey: request)!
+    }
+
+    func post(_ call: RunnerCall, event: UInt64, _ fields: [[UInt8]]) {
+        write(RunnerMessage(kind: .call, id: event, number: call.rawValue, fields: fields))
+    }
+
+    // MARK: The main thread
+
+    func mainLoop() -> Never {
+        while true {
+            lock.lock()
+            while inbox.isEmpty { lock.wait() }
+            let item = inbox.removeFirst()
+            lock.unlock()
+            switch item {
+            case .message(let message): handle(message)
+            case .complete(let ticket, let decision, let reason, let ack): completeLocally(ticket, decision, reason, ack)
+            }
+        }
+    }
+
+    private func handle(_ message: RunnerMessage) {
+        switch message.kind {
+        case .load: load(message)
+        case .event: dispatch(message)
+        case .ackReply: callBack(message)
+        case .retire: retire()
+        default: break
+        }
+    }
+
+    private func load(_ message: RunnerMessage) {
+        func refuse(_ reason: String) {
+            write(RunnerMessage(kind: .refused, fields: [Array(reason.utf8)]))
+        }
+        guard message.fields.count == 2 else { return refuse("malformed load") }
+        let path = String(decoding: message.fields[0], as: UTF8.self)
+        guard let image = dlopen(path, RTLD_NOW | RTLD_LOCAL) else { return refuse(String(cString: dlerror())) }
+        guard let symbol = dlsym(image, SIO_PLUGIN_ENTRY_SYMBOL),
+              let info = unsafeBitCast(symbol, to: sio_plugin_entry_fn.self)() else { return refuse("no sio_plugin_entry") }
+        self.info = info
+        let previous = message.fields[1]
+        let adoptEnd = MemoryLayout<sio_plugin_info>.offset(of: \.adopt)! + MemoryLayout<UnsafeRawPointer>.size
+        let adopt = info.pointee.struct_size >= adoptEnd ? info.pointee.adopt : nil
+        initialising = true
+        let status = withBuf(adopt == nil ? previous : []) { info.pointee.`init`!(RunnerHostAPI.table, Self.pluginHandle, $0) }
+        initialising = false
+        guard status == SIO_OK else { return refuse("init returned status \(status)") }
+        if let adopt { withBuf(previous) { adopt(Self.pluginHandle, $0) } }
+        var fields: [[UInt8]] = [
+            Array(String(cString: info.pointee.name).utf8),
+            Array((info.pointee.version.map { String(cString: $0) } ?? "(unversioned)").utf8),
+            Array("\(info.pointee.abi_major).\(info.pointee.abi_minor)".utf8),
+        ]
+        for handler in handlers {
+            fields.append(Array(("\(handler.kind.rawValue)" + (handler.pattern.map { ":" + $0 } ?? "")).utf8))
+        }
+        write(RunnerMessage(kind: .loaded, fields: fields))
+    }
+
+    private func retire() {
+        var state: [UInt8] = []
+        if let info {
+            let retireEnd = MemoryLayout<sio_plugin_info>.offset(of: \.retire)! + MemoryLayout<UnsafeRawPointer>.size
+            if info.pointee.struct_size >= retireEnd, let retire = info.pointee.retire {
+                state = retire(Self.pluginHandle).bytes
+            }
+        }
+        lock.lock()
+        revoked = true
+        lock.unlock()
+        write(RunnerMessage(kind: .retired, fields: [state]))
+        exit(0)
+    }
+
+    private func open(eventID: UInt64, kind: sio_event_kind, deferrable: Bool) -> RunnerScope {
+        serial += 1
+        let scope = RunnerScope(serial: serial, eventID: eventID, kind: kind, deferrable: deferrable)
+        self.scope = scope
+        return scope
+    }
+
+    private func dispatch(_ message: RunnerMessage) {
+        let kind = sio_event_kind(rawValue: UInt32(truncatingIfNeeded: message.number))
+        let deferrable = kind == SIO_EVENT_CONNECT || kind == SIO_EVENT_SUBSCRIBE || kind == SIO_EVENT_MESSAGE
+        let scope = open(eventID: message.id, kind: kind, deferrable: deferrable)
+        defer { self.scope = nil }
+        guard var decoded = EventFields.decode(message.fields, kind: kind, in: scope.arena) else {
+            write(RunnerMessage(kind: .done, id: message.id, number: Int64(SIO_FAIL), fields: [Array("malformed event".utf8), []]))
+            return
+        }
+        decoded.event.socket = scope.handle
+        var status = SIO_OK
+        var reasons: [String] = []
+        var tickets: Set<sio_ticket> = []
+        for index in decoded.handlers where handlers.indices.contains(index) {
+            let handler = handlers[index]
+            scope.reason = nil
+            scope.handlerTicket = 0
+            let result = withUnsafePointer(to: &decoded.event) { handler.function($0, handler.userData) }
+            if scope.handlerTicket != 0 {
+                if result == SIO_PENDING {
+                    tickets.insert(scope.handlerTicket)
+                } else {
+                    withdraw(scope.handlerTicket)
+                }
+            }
+            switch result {
+            case SIO_OK:
+                continue
+            case SIO_PENDING where scope.handlerTicket != 0:
+                continue
+            case SIO_REFUSE where kind == SIO_EVENT_CONNECT || kind == SIO_EVENT_SUBSCRIBE:
+                for ticket in tickets { withdraw(ticket) }
+                finish(message.id, status: SIO_REFUSE, reason: scope.reason ?? "refused")
+                return
+            default:
+                let why = result == SIO_PENDING ? "returned SIO_PENDING without api->defer"
+                    : scope.reason ?? "handler failed with status \(result)"
+                if kind == SIO_EVENT_CONNECT {
+                    for ticket in tickets { withdraw(ticket) }
+                    finish(message.id, status: SIO_FAIL, reason: why)
+                    return
+                }
+                status = SIO_FAIL
+                reasons.append(why)
+            }
+        }
+        if tickets.isEmpty {
+            finish(message.id, status: status, reason: reasons.joined(separator: "; "))
+        } else {
+            waiting[message.id] = Waiting(tickets: tickets, status: status, reason: reasons.joined(separator: "; "))
+        }
+    }
+
+    private func finish(_ eventID: UInt64, status: sio_status, reason: String, ack: [UInt8] = []) {
+        write(RunnerMessage(kind: .done, id: eventID, number: Int64(status), fields: [Array(reason.utf8), ack]))
+    }
+
+    private func callBack(_ message: RunnerMessage) {
+        guard let callback = callbacks.removeValue(forKey: message.id), message.fields.count >= 4 else { return }
+        let eventID = UInt64(String(decoding: message.fields[3], as: UTF8.self)) ?? 0
+        let scope = open(eventID: eventID, kind: SIO_EVENT_MESSAGE, deferrable: false)
+        defer {
+            self.scope = nil
+            if eventID != 0 { finish(eventID, status: SIO_OK, reason: "") }
+        }
+        var reply = sio_ack_reply()
+        reply.struct_size = MemoryLayout<sio_ack_reply>.size
+        reply.status = sio_status(truncatingIfNeeded: message.number)
+        reply.socket = reply.status == SIO_ERR_NO_SOCKET ? nil : scope.handle
+        reply.socket_id = scope.arena.buf(message.fields[0])
+        reply.nsp = scope.arena.buf(message.fields[1])
+        reply.args_json = scope.arena.buf(message.fields[2])
+        let attachments = message.fields.count > 4 ? (RunnerMessage.unpack(message.fields[4]) ?? []).map { scope.arena.buf($0) } : []
+        reply.attachments = scope.arena.array(attachments)
+        reply.attachment_count = attachments.count
+        withUnsafePointer(to: &reply) { callback.function($0, callback.userData) }
+    }
+
+    // MARK: Deferral, inside the runner
+
+    func takeTicket(for eventID: UInt64) -> sio_ticket {
+        lock.lock()
+        defer { lock.unlock() }
+        let ticket = nextTicket
+        nextTicket += 1
+        liveTickets[ticket] = eventID
+        return ticket
+    }
+
+    private func withdraw(_ ticket: sio_ticket) {
+        lock.lock()
+        liveTickets[ticket] = nil
+        lock.unlock()
+    }
+
+    /// `complete` from any thread: the ticket is checked now, the event finished on the main
+    /// thread.
+    func complete(_ ticket: sio_ticket, decision: sio_status, reason: String?, ack: [UInt8]) -> sio_status {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !revoked, liveTickets.removeValue(forKey: ticket) != nil else { return SIO_ERR_STATE }
+        inbox.append(.complete(ticket: ticket, decision: decision, reason: reason, ack: ack))
+        lock.broadcast()
+        return SIO_OK
+    }
+
+    private func completeLocally(_ ticket: sio_ticket, _ decision: sio_status, _ reason: String?, _ ack: [UInt8]) {
+        guard let entry = waiting.first(where: { $0.value.tickets.contains(ticket) }) else { return }
+        var state = entry.value
+        state.tickets.remove(ticket)
+        switch decision {
+        case SIO_OK: break
+        case SIO_REFUSE where state.status != SIO_FAIL:
+            state.status = SIO_REFUSE
+            if state.reason.isEmpty { state.reason = reason ?? "refused" }
+        default:
+            state.status = SIO_FAIL
+            state.reason += (state.reason.isEmpty ? "" : "; ") + (reason ?? "handler failed")
+        }
+        if state.ack.isEmpty { state.ack = ack }
+        if state.tickets.isEmpty {
+            waiting[entry.key] = nil
+            finish(entry.key, status: state.status, reason: state.reason, ack: state.ack)
+        } else {
+            waiting[entry.key] = state
+        }
+    }
+
+    /// The scope behind a socket handle, on the main thread during its event only.
+    func scope(for handle: OpaquePointer?) -> RunnerScope? {
+        guard pthread_equal(pthread_self(), mainThread) != 0, let scope, scope.handle == handle, handle != nil else { return nil }
+        return scope
+    }
+
+    var pluginIsLive: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return !revoked
+    }
+}
+
+private func withBuf<R>(_ bytes: [UInt8], _ body: (sio_buf) -> R) -> R {
+    bytes.withUnsafeBufferPointer { body(sio_buf(ptr: $0.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, len: $0.count)) }
+}
