@@ -38,6 +38,7 @@ struct AdminRoutes: Sendable {
                     "abi": .string(plugin.abi),
                     "handlers": .array(plugin.handlers.map { ["event": .string($0.event), "pattern": $0.pattern.map(JSONValue.string) ?? .null] }),
                     "last_reload": Self.json(lastReloads[plugin.file]),
+                    "runner": plugin.runner.map(JSONValue.string) ?? .null,
                 ]
             }
             // A file the last reload refused is not loaded, but the operator needs to see it.

@@ -90,7 +90,8 @@ struct PluginsCommand: AsyncParsableCommand {
                 continue
             }
             let version = plugin["version"]?.stringValue ?? "?"
-            print("\(name) \(version)  ABI \(plugin["abi"]?.stringValue ?? "?")  \(plugin["file"]?.stringValue ?? "")")
+            let runner = plugin["runner"]?.stringValue.map { "  isolated: \($0)" } ?? ""
+            print("\(name) \(version)  ABI \(plugin["abi"]?.stringValue ?? "?")  \(plugin["file"]?.stringValue ?? "")\(runner)")
             for handler in plugin["handlers"]?.arrayValue ?? [] {
                 let pattern = handler["pattern"]?.stringValue.map { "  channel \($0)" } ?? ""
                 print("  \(handler["event"]?.stringValue ?? "?")\(pattern)")

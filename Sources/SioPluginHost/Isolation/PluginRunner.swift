@@ -553,7 +553,16 @@ final class PluginRunner: @unchecked Sendable {
     }
 
     var description: PluginDescription {
-        PluginDescription(file: file, name: name, version: version, abi: abi,
-                          handlers: handlers.map { .init(event: LoadedPlugin.eventNames[Int($0.kind.rawValue)], pattern: $0.pattern?.source) })
+        let status = lock.withLock { self.status }
+        let word: String
+        switch status {
+        case .serving, .starting, .switching: word = "serving"
+        case .restarting: word = "restarting"
+        case .failed: word = "failed"
+        case .retired: word = "retired"
+        }
+        return PluginDescription(file: file, name: name, version: version, abi: abi,
+                                 handlers: handlers.map { .init(event: LoadedPlugin.eventNames[Int($0.kind.rawValue)], pattern: $0.pattern?.source) },
+                                 runner: word)
     }
 }

@@ -10,6 +10,9 @@ public struct PluginDescription: Sendable, Equatable, Codable {
     public var version: String
     public var abi: String
     public var handlers: [Handler]
+    /// Isolated mode: "serving", "restarting" (after a crash) or "failed" (crashed too often);
+    /// nil in process.
+    public var runner: String? = nil
 }
 
 /// The outcome of loading one file.

@@ -42,6 +42,9 @@ public func sioPluginEntry() -> UnsafeRawPointer {
                 try socket.send("hello \(context["name"] ?? "?") from swift")
             case "whoami":
                 try socket.ack(message, context["name"] ?? NSNull(), request.path)
+            case "crash":
+                // Isolated mode's test: a Swift trap ends the runner, not the server.
+                fatalError("crash on purpose")
             case "throw":
                 throw ProbeError(description: "thrown: \(message.arguments.first ?? "")")
             case "shout":
