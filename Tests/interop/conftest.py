@@ -30,6 +30,10 @@ class ServerProcess:
         environment = dict(os.environ)
         environment.update(env or {})
         self.output = []
+        args = list(args)
+        if os.environ.get("SIO_TEST_ISOLATED") and binary == "sio" and args[:1] == ["serve"] and "--plugins" in args \
+                and "--isolate-plugins" not in args:
+            args.append("--isolate-plugins")
         self.proc = subprocess.Popen(
             [str(BUILD_DIR / binary), *args],
             stdout=subprocess.PIPE,

@@ -2,6 +2,7 @@
 segfaults, aborts, exits, overflows its stack or hangs costs its runner, never a client
 connection: real server, compiled C and Swift plugins, python-socketio clients."""
 import asyncio
+import os
 import re
 import subprocess
 import time
@@ -237,3 +238,47 @@ def test_a_crash_while_200_clients_are_sending(start_server, tmp_path):
     assert "plugin runner crashed" in server.log()
     assert connected == 200
     assert all(a > b for a, b in zip(after, before)), "every client is answered again after the restart"
+
+
+def runner_pids(server):
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                command = cmdline.read().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == server.proc.pid and b"plugin-runner" in command:
+            found.append(int(entry))
+    return found
+
+
+def test_runners_are_private_and_never_outlive_a_killed_server(start_server, tmp_path):
+    directory = plugin_dir(tmp_path)
+    build_crashing(directory)
+    build_c(SOURCES / "deferring.c", directory / "deferring.so")
+    server = isolated_server(start_server, directory)
+    c, = connect(server)
+    c.call("echo", timeout=5)
+    pids = runner_pids(server)
+    assert len(pids) == 2
+    for pid in pids:
+        # The channel is an anonymous socket pair: no path another local user could open.
+        assert os.readlink(f"/proc/{pid}/fd/3").startswith("socket:[")
+        # One plugin per process: another plugin's memory is another address space.
+        with open(f"/proc/{pid}/maps") as maps:
+            mapped = maps.read()
+        assert ("crashing.so" in mapped) != ("deferring.so" in mapped)
+    # A runner idle for longer than a pool thread lives is still there (it is tied to the
+    # server, not to the thread that started it).
+    time.sleep(6)
+    assert sorted(runner_pids(server)) == sorted(pids)
+    c.disconnect()
+    server.proc.kill()
+    server.proc.wait()
+    assert wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z"
+                                      for pid in pids), timeout=5)

@@ -89,7 +89,10 @@ extension PluginHost {
     }
 
     public func finish(_ socket: Socket) {
-        if let pending = socket.existingHostState?.pending { abandon(pending) }
+        if let pending = socket.existingHostState?.pending {
+            abandon(pending)
+            for runner in current.withLockedValue({ $0.runners }) { runner.socketFinished(socket) }
+        }
         dispatch(SIO_EVENT_FINISH, socket: socket, binding: .socketChannels) { _, _ in }
         socket.userData = nil
     }

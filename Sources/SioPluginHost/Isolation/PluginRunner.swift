@@ -128,8 +128,7 @@ final class PluginRunner: @unchecked Sendable {
         }
         guard answer.kind == .loaded, answer.fields.count >= 3 else {
             kill(process.pid, SIGKILL)
-            let reason = answer.fields.first.map { String(decoding: $0, as: UTF8.self) } ?? "refused"
-            throw .initFailed(reason)
+            throw .fromRunner(answer.fields.first.map { String(decoding: $0, as: UTF8.self) } ?? "refused by the plugin runner")
         }
         var loaded: [Handler] = []
         var errors: [String] = []
@@ -192,8 +191,15 @@ final class PluginRunner: @unchecked Sendable {
         }
         environment.append(nil)
         defer { for pointer in environment { free(pointer) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, command[0], &actions, nil, &argv, &environment)
+        let (spawned, pid) = withUnsafePointer(to: &actions) { actions in
+            let argv = argv, environment = environment
+            return RunnerSpawner.shared.run { () -> (Int32, pid_t) in
+                var pid: pid_t = 0
+                var argv = argv, environment = environment
+                let spawned = posix_spawn(&pid, command[0], actions, nil, &argv, &environment)
+                return (spawned, pid)
+            }
+        }
         close(ends[1])
         guard spawned == 0 else {
             close(ends[0])
@@ -477,6 +483,18 @@ final class PluginRunner: @unchecked Sendable {
         }
         for event in dropped {
             host.isolatedEventDone(event.flight, runner: self, status: SIO_OK, reason: "", ack: [])
+        }
+    }
+
+    /// The socket finished: events of it the runner still holds deferred are void there, so a
+    /// late `complete` gets SIO_ERR_STATE as it would in process.
+    func socketFinished(_ socket: Socket) {
+        lock.withLock {
+            guard let process else { return }
+            for (id, flight) in inFlight where flight.socket === socket && flight.ticket != 0 {
+                inFlight[id] = nil
+                process.enqueue(RunnerMessage(kind: .cancel, id: id))
+            }
         }
     }
 

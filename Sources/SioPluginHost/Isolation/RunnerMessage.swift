@@ -18,6 +18,8 @@ struct RunnerMessage: Equatable, Sendable {
         case ackReply = 4
         /// Answered by `retired`, after which the runner exits.
         case retire = 5
+        /// id: an event whose socket is gone: the plugin's tickets for it are void.
+        case cancel = 6
 
         // Runner → server.
         /// fields: [name, version, abi "major.minor", then per handler "kind:pattern"] where an

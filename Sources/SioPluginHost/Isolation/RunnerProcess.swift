@@ -117,7 +117,9 @@ final class RunnerState: @unchecked Sendable {
         while true {
             let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
-            if count <= 0 { exit(0) }
+            // The server is gone (also when it was killed): end now, whatever the main thread
+            // is doing — a hung handler included.
+            if count <= 0 { _exit(0) }
             buffer += chunk[0..<count]
             do {
                 while let message = try RunnerMessage.decode(from: &buffer, start: &start) {
@@ -174,6 +176,7 @@ final class RunnerState: @unchecked Sendable {
         case .event: dispatch(message)
         case .ackReply: callBack(message)
         case .retire: retire()
+        case .cancel: cancel(message.id)
         default: break
         }
     }
@@ -184,9 +187,15 @@ final class RunnerState: @unchecked Sendable {
         }
         guard message.fields.count == 2 else { return refuse("malformed load") }
         let path = String(decoding: message.fields[0], as: UTF8.self)
-        guard let image = dlopen(path, RTLD_NOW | RTLD_LOCAL) else { return refuse(String(cString: dlerror())) }
-        guard let symbol = dlsym(image, SIO_PLUGIN_ENTRY_SYMBOL),
-              let info = unsafeBitCast(symbol, to: sio_plugin_entry_fn.self)() else { return refuse("no sio_plugin_entry") }
+        guard let image = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
+            return refuse(PluginLoadError.notAPlugin(String(cString: dlerror())).description)
+        }
+        let info: UnsafePointer<sio_plugin_info>
+        do {
+            info = try PluginLoader.describe(entry: dlsym(image, SIO_PLUGIN_ENTRY_SYMBOL))
+        } catch {
+            return refuse(error.description)
+        }
         self.info = info
         let previous = message.fields[1]
         let adoptEnd = MemoryLayout<sio_plugin_info>.offset(of: \.adopt)! + MemoryLayout<UnsafeRawPointer>.size
@@ -194,7 +203,7 @@ final class RunnerState: @unchecked Sendable {
         initialising = true
         let status = withBuf(adopt == nil ? previous : []) { info.pointee.`init`!(RunnerHostAPI.table, Self.pluginHandle, $0) }
         initialising = false
-        guard status == SIO_OK else { return refuse("init returned status \(status)") }
+        guard status == SIO_OK else { return refuse(PluginLoadError.initFailed("init returned status \(status)").description) }
         if let adopt { withBuf(previous) { adopt(Self.pluginHandle, $0) } }
         var fields: [[UInt8]] = [
             Array(String(cString: info.pointee.name).utf8),
@@ -217,7 +226,13 @@ final class RunnerState: @unchecked Sendable {
         }
         lock.lock()
         revoked = true
+        // What retire completed (a plugin answering its queue before it goes) is sent first.
+        let completed = inbox.compactMap { item -> (sio_ticket, sio_status, String?, [UInt8])? in
+            if case .complete(let ticket, let decision, let reason, let ack) = item { return (ticket, decision, reason, ack) }
+            return nil
+        }
         lock.unlock()
+        for (ticket, decision, reason, ack) in completed { completeLocally(ticket, decision, reason, ack) }
         write(RunnerMessage(kind: .retired, fields: [state]))
         exit(0)
     }
@@ -318,6 +333,12 @@ final class RunnerState: @unchecked Sendable {
         return ticket
     }
 
+    /// The server finished the event's socket: its tickets complete with SIO_ERR_STATE now.
+    private func cancel(_ eventID: UInt64) {
+        guard let entry = waiting.removeValue(forKey: eventID) else { return }
+        for ticket in entry.tickets { withdraw(ticket) }
+    }
+
     private func withdraw(_ ticket: sio_ticket) {
         lock.lock()
         liveTickets[ticket] = nil
@@ -341,12 +362,13 @@ final class RunnerState: @unchecked Sendable {
         state.tickets.remove(ticket)
         switch decision {
         case SIO_OK: break
+        // Reasons left empty get the server's words ("refused", "handler failed", ...).
         case SIO_REFUSE where state.status != SIO_FAIL:
             state.status = SIO_REFUSE
-            if state.reason.isEmpty { state.reason = reason ?? "refused" }
+            if state.reason.isEmpty { state.reason = reason ?? "" }
         default:
             state.status = SIO_FAIL
-            state.reason += (state.reason.isEmpty ? "" : "; ") + (reason ?? "handler failed")
+            if let reason { state.reason += (state.reason.isEmpty ? "" : "; ") + reason }
         }
         if state.ack.isEmpty { state.ack = ack }
         if state.tickets.isEmpty {

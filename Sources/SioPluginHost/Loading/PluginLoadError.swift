@@ -10,6 +10,7 @@ public struct PluginLoadError: Error, Sendable, CustomStringConvertible {
         case initFailed(String)
         case registration([String])
         case unusableDirectory(String)
+        case fromRunner(String)
     }
 
     private let base: Base
@@ -22,6 +23,8 @@ public struct PluginLoadError: Error, Sendable, CustomStringConvertible {
     static func initFailed(_ why: String) -> Self { .init(base: .initFailed(why)) }
     static func registration(_ errors: [String]) -> Self { .init(base: .registration(errors)) }
     static func unusableDirectory(_ why: String) -> Self { .init(base: .unusableDirectory(why)) }
+    /// A plugin runner's refusal, worded there from these same errors.
+    static func fromRunner(_ description: String) -> Self { .init(base: .fromRunner(description)) }
 
     public var description: String {
         switch base {
@@ -34,6 +37,7 @@ public struct PluginLoadError: Error, Sendable, CustomStringConvertible {
         case .initFailed(let why): return "init failed: \(why)"
         case .registration(let errors): return "invalid handler registration: " + errors.joined(separator: "; ")
         case .unusableDirectory(let why): return why
+        case .fromRunner(let description): return description
         }
     }
 }

@@ -77,7 +77,13 @@ final class PluginLoader: @unchecked Sendable {
     }
 
     private func describe(_ image: PluginImage) throws(PluginLoadError) -> UnsafePointer<sio_plugin_info> {
-        guard let symbol = image.symbol(SIO_PLUGIN_ENTRY_SYMBOL) else { throw .missingEntrySymbol }
+        try Self.describe(entry: image.symbol(SIO_PLUGIN_ENTRY_SYMBOL))
+    }
+
+    /// The plugin's description through its entry symbol, checked field by field before it is
+    /// read: here, and in a plugin runner.
+    static func describe(entry symbol: UnsafeMutableRawPointer?) throws(PluginLoadError) -> UnsafePointer<sio_plugin_info> {
+        guard let symbol else { throw .missingEntrySymbol }
         let entry = unsafeBitCast(symbol, to: sio_plugin_entry_fn.self)
         guard let info = entry() else { throw .badInfo("sio_plugin_entry returned NULL") }
         // Read abi_major only once the struct is known to be large enough to hold it.
