@@ -51,7 +51,7 @@ class Server:
     """One server process pinned to SERVER_CPU. sio runs as `sio serve` does by default, with its
     admin endpoint and metrics on; metrics=False adds --no-metrics."""
 
-    def __init__(self, kind, workdir, plugin=None, metrics=True):
+    def __init__(self, kind, workdir, plugin=None, metrics=True, isolated=False):
         self.kind = kind
         self.port = free_port()
         self.admin_port = None
@@ -66,6 +66,8 @@ class Server:
                        "--threads", "1", "--plugins", str(plugins), "--log-level", "warning"]
             if not metrics:
                 command.append("--no-metrics")
+            if isolated:
+                command.append("--isolate-plugins")
             env = dict(os.environ, SOCKETIO_MESSAGE_LOG_FORMAT="none")
         else:
             command = [sys.executable, str(ROOT / "benchmarks" / "reference" / "app.py"), "--port", str(self.port)]
@@ -86,7 +88,18 @@ class Server:
         return rss_kib(self.proc.pid)
 
     def cpu_seconds(self):
-        return cpu_seconds(self.proc.pid)
+        """The server's CPU and its plugin runners' (isolated mode), which inherit its CPU."""
+        total = cpu_seconds(self.proc.pid)
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+                if int(stat[1]) == self.proc.pid:
+                    total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+            except (OSError, ValueError, IndexError):
+                continue
+        return total
 
     def stop(self):
         self.proc.terminate()
@@ -143,8 +156,9 @@ def connect_rate(kind, workdir, plugin, *args):
     return with_server(kind, workdir, plugin, body)
 
 
-def handler_cost(workdir, plugin, quick):
-    """Server CPU per relayed message at a fixed publish rate, measured from /proc."""
+def handler_cost(workdir, plugin, quick, isolated=False):
+    """Server CPU per relayed message at a fixed publish rate, measured from /proc (with the
+    plugin runner's in isolated mode)."""
     def body(server):
         cpu0 = server.cpu_seconds()
         result = load("channels", "--port", server.port, "--clients", 1000, "--group", 10, "--rate", 5,
@@ -152,7 +166,26 @@ def handler_cost(workdir, plugin, quick):
         cpu = server.cpu_seconds() - cpu0
         result["server_cpu_us_per_publish"] = cpu / max(1, result["sent"]) * 1e6
         return result
-    return with_server("sio", workdir, plugin, body)
+    return with_server("sio", workdir, plugin, body, isolated=isolated)
+
+
+def isolation(workdir, relay_c, relay_swift, quick, duration):
+    """In-process and isolated plugins side by side (docs/operations.md, "Isolated plugins")."""
+    out = {}
+    for mode, isolated in (("in-process", False), ("isolated", True)):
+        out[mode] = {
+            "C relay": handler_cost(workdir, relay_c, quick, isolated=isolated),
+            "Swift relay": handler_cost(workdir, relay_swift, quick, isolated=isolated),
+            # The most events the relay takes: 1,000 clients in channels of 10, each as fast
+            # as it may (the generator's rate per client is the cap).
+            "channels_max": with_server("sio", workdir, relay_c, lambda s: load(
+                "channels", "--port", s.port, "--clients", 1000, "--group", 10, "--rate", 100, "--duration", duration),
+                isolated=isolated),
+            "fanout": with_server("sio", workdir, relay_c, lambda s: load(
+                "fanout", "--port", s.port, "--subscribers", 100 if quick else 1000, "--size", 32, "--duration", duration),
+                isolated=isolated),
+        }
+    return out
 
 
 def versions():
@@ -256,6 +289,9 @@ def main():
             "Swift relay": handler_cost(workdir, relay_swift, quick),
             "C no-op": handler_cost(workdir, noop_c, quick),
         }
+
+        print("isolated plugins", flush=True)
+        results["isolation"] = isolation(workdir, relay_c, relay_swift, quick, duration)
 
     (DOCS / "benchmarks.json").write_text(json.dumps(results, indent=1))
     write_report(results)
@@ -416,6 +452,31 @@ def write_report(results):
         w(f"| on, scraped every second | {m['on']:,.0f} | {', '.join(f'{x:,.0f}' for x in m['every_on'])} |")
         w(f"| off | {m['off']:,.0f} | {', '.join(f'{x:,.0f}' for x in m['every_off'])} |")
         w(f"\nOn / off: {m['ratio']:.3f} (the target: within 3 %, at least 0.97).\n")
+
+    if "isolation" in results:
+        inp, iso = results["isolation"]["in-process"], results["isolation"]["isolated"]
+        w("## Isolated plugins\n")
+        w("`sio serve --isolate-plugins` runs each plugin in a runner process of its own; the CPU below is the server's and "
+          "the runner's together (both pinned to CPU 0). Handler cost as above (5 messages/s per client); \"most events\": "
+          "1,000 clients in channels of 10 asking for 100 messages/s each; fan-out: one publisher to "
+          f"{inp['fanout']['subscribers']:,} subscribers at the maximum rate (the server fans out, not the runner).\n")
+        w("| scenario | in-process | isolated | isolated / in-process |")
+        w("| --- | --- | --- | --- |")
+        for name in ("C relay", "Swift relay"):
+            a, b = inp[name]["server_cpu_us_per_publish"], iso[name]["server_cpu_us_per_publish"]
+            w(f"| CPU per relayed message, {name} (µs) | {a:.1f} | {b:.1f} | {b / max(a, 1e-9):.2f} |")
+        for name in ("C relay", "Swift relay"):
+            a, b = inp[name], iso[name]
+            w(f"| p50 / p99 latency at 5 messages/s, {name} (ms) | {a['p50_ms']:.2f} / {a['p99_ms']:.2f} | "
+              f"{b['p50_ms']:.2f} / {b['p99_ms']:.2f} | |")
+        a, b = inp["channels_max"], iso["channels_max"]
+        w(f"| most events handled (published/s) | {a['publishes_per_s']:,.0f} | {b['publishes_per_s']:,.0f} | "
+          f"{b['publishes_per_s'] / max(a['publishes_per_s'], 1e-9):.2f} |")
+        w(f"| p50 / p99 latency at the most (ms) | {a['p50_ms']:.1f} / {a['p99_ms']:.1f} | {b['p50_ms']:.1f} / {b['p99_ms']:.1f} | |")
+        a, b = inp["fanout"], iso["fanout"]
+        w(f"| fan-out 1 → {a['subscribers']:,} (deliveries/s) | {a['deliveries_per_s']:,.0f} | {b['deliveries_per_s']:,.0f} | "
+          f"{b['deliveries_per_s'] / max(a['deliveries_per_s'], 1e-9):.2f} |")
+        w("")
 
     # Charts.
     def chart(file, title, xlabel, ylabel, series, log=False):

@@ -89,8 +89,8 @@ extension PluginHost {
     }
 
     public func finish(_ socket: Socket) {
-        if let pending = socket.existingHostState?.pending {
-            abandon(pending)
+        if let pending = socket.existingHostState?.pending { abandon(pending) }
+        if configuration.isolated {
             for runner in current.withLockedValue({ $0.runners }) { runner.socketFinished(socket) }
         }
         dispatch(SIO_EVENT_FINISH, socket: socket, binding: .socketChannels) { _, _ in }
@@ -220,8 +220,11 @@ extension PluginHost {
         for runner in runners {
             let indexes = runner.handlerIndexes(for: kind, matching: matches)
             guard !indexes.isEmpty || runner.isSwitching else { continue }
-            // Isolated: the event finishes when the runner answers, as a deferred one does.
-            let ticket = scope.deferrable ? issueTicket(in: scope, pluginName: runner.name, summary: runner.summary) ?? 0 : 0
+            // Isolated: a connection or subscription is decided when the runner answers, as a
+            // deferred one is. Messages are not held: the runner takes a socket's events in
+            // order, so they stream to it, and its answer only raises on_error or acks.
+            let ticket = scope.deferrable && kind != SIO_EVENT_MESSAGE
+                ? issueTicket(in: scope, pluginName: runner.name, summary: runner.summary) ?? 0 : 0
             let channels: () -> Set<String>? = {
                 switch binding {
                 case .channel(let channel): return [channel]
@@ -229,7 +232,8 @@ extension PluginHost {
                 case .unbound: return nil
                 }
             }
-            if !runner.send(event, handlers: indexes, socket: socket, kind: kind, ticket: ticket, channels: channels), ticket != 0 {
+            if !runner.send(event, handlers: indexes, socket: socket, kind: kind, ticket: ticket, ackID: scope.ackID,
+                            channels: channels), ticket != 0 {
                 withdraw(ticket, of: scope.pending)
             }
         }

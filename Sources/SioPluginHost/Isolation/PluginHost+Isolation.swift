@@ -25,8 +25,13 @@ extension PluginHost {
             }
             return
         }
-        guard status != SIO_OK else { return }
         let socket = flight.socket
+        if let id = flight.ackID, !ack.isEmpty, case .array(let values)? = try? JSONValue(parsing: ack) {
+            socket.ack(id, values)
+        }
+        guard status != SIO_OK else { return }
+        // The words the server uses in process when a completion gives none.
+        let reason = !reason.isEmpty ? reason : status == SIO_REFUSE ? "a message cannot be refused" : "handler failed"
         socket.eventLoop.execute { [self] in
             if flight.kind == SIO_EVENT_ERROR || flight.kind == SIO_EVENT_FINISH {
                 logger.warning("\(LoadedPlugin.eventNames[Int(flight.kind.rawValue)]) handler failed",

@@ -29,6 +29,8 @@ final class PluginRunner: @unchecked Sendable {
         let state: SocketState?
         let kind: sio_event_kind
         let ticket: sio_ticket
+        /// A message's ack id, answered when the runner's `done` brings arguments.
+        var ackID: Int? = nil
         let started: ContinuousClock.Instant
     }
 
@@ -121,7 +123,8 @@ final class PluginRunner: @unchecked Sendable {
         lock.withLock { self.process = process }
         Thread { self.writeLoop(process) }.start()
         Thread { self.readLoop(process) }.start()
-        process.enqueue(RunnerMessage(kind: .load, fields: [Array(copy.utf8), state]))
+        let timeout = host.configuration.pendingTimeout.nanoseconds / 1_000_000
+        process.enqueue(RunnerMessage(kind: .load, fields: [Array(copy.utf8), state, Array(String(timeout).utf8)]))
         guard let answer = waitForHandshake(process, timeout: .seconds(10)) else {
             kill(process.pid, SIGKILL)
             throw .initFailed("the plugin runner ended or did not answer while loading the plugin")
@@ -389,9 +392,9 @@ final class PluginRunner: @unchecked Sendable {
     /// down and the event is not delivered to it. `channels`: what patterns match against, for
     /// a held event.
     func send(_ event: sio_event, handlers indexes: [Int], socket: Socket, kind: sio_event_kind, ticket: sio_ticket,
-              channels: () -> Set<String>?) -> Bool {
+              ackID: Int?, channels: () -> Set<String>?) -> Bool {
         let state = socket.existingHostState ?? (kind == SIO_EVENT_FINISH ? SocketState() : nil)
-        let flight = InFlight(socket: socket, state: state, kind: kind, ticket: ticket, started: .now)
+        let flight = InFlight(socket: socket, state: state, kind: kind, ticket: ticket, ackID: ackID, started: .now)
         return lock.withLock {
             switch status {
             case .serving:
@@ -491,8 +494,11 @@ final class PluginRunner: @unchecked Sendable {
     func socketFinished(_ socket: Socket) {
         lock.withLock {
             guard let process else { return }
-            for (id, flight) in inFlight where flight.socket === socket && flight.ticket != 0 {
-                inFlight[id] = nil
+            // A message stays in flight: the runner answers its cancel, or handles it in turn
+            // (what it sends to others still goes out).
+            for (id, flight) in inFlight where flight.socket === socket
+                && (flight.ticket != 0 || flight.kind == SIO_EVENT_MESSAGE) {
+                if flight.ticket != 0 { inFlight[id] = nil }
                 process.enqueue(RunnerMessage(kind: .cancel, id: id))
             }
         }

@@ -8,7 +8,8 @@
 struct RunnerMessage: Equatable, Sendable {
     enum Kind: UInt8, Sendable {
         // Server → runner.
-        /// fields: [private copy path, previous state]. Answered by `loaded` or `refused`.
+        /// fields: [private copy path, previous state, --pending-timeout in ms]. Answered by
+        /// `loaded` or `refused`.
         case load = 1
         /// id: event id; number: `sio_event_kind`; fields: `EventFields`. Answered by `done`.
         case event = 2

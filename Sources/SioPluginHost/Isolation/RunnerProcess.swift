@@ -84,7 +84,19 @@ final class RunnerState: @unchecked Sendable {
     /// Events whose `done` waits for local tickets: event id → what the handlers decided.
     private var waiting: [UInt64: Waiting] = [:]
 
+    /// Sockets with an event their handlers deferred here, and what came for them meanwhile:
+    /// held, in order, as the server holds a socket behind an in-process deferral.
+    private var heldBySocket: [String: [RunnerMessage]] = [:]
+    private var waitingSockets: Set<String> = []
+
+    /// `--pending-timeout`, from the server: a message deferred here longer is released with
+    /// a failure, as the server releases one deferred in process.
+    private var pendingTimeout: Duration = .seconds(10)
+
     struct Waiting {
+        var socketID: String
+        var kind: sio_event_kind
+        var deadline: ContinuousClock.Instant
         var tickets: Set<sio_ticket>
         var status: sio_status
         var reason: String
@@ -95,8 +107,27 @@ final class RunnerState: @unchecked Sendable {
 
     // MARK: The socket
 
+    /// What the main thread sent during the current event: written in one go when the event
+    /// ends, or before the thread waits for an answer (order is kept).
+    private var batch: [UInt8] = []
+    private var batching = false
+
     func write(_ message: RunnerMessage) {
-        let bytes = message.encoded()
+        if batching, pthread_equal(pthread_self(), mainThread) != 0 {
+            batch += message.encoded()
+            return
+        }
+        writeBytes(message.encoded())
+    }
+
+    private func flush() {
+        guard !batch.isEmpty else { return }
+        let bytes = batch
+        batch = []
+        writeBytes(bytes)
+    }
+
+    private func writeBytes(_ bytes: [UInt8]) {
         writeLock.lock()
         defer { writeLock.unlock() }
         var offset = 0
@@ -144,7 +175,8 @@ final class RunnerState: @unchecked Sendable {
         let request = nextRequest
         nextRequest += 1
         lock.unlock()
-        write(RunnerMessage(kind: .call, id: event, number: Int64(request) << 32 | call.rawValue, fields: fields))
+        if pthread_equal(pthread_self(), mainThread) != 0 { flush() }
+        writeBytes(RunnerMessage(kind: .call, id: event, number: Int64(request) << 32 | call.rawValue, fields: fields).encoded())
         lock.lock()
         defer { lock.unlock() }
         while answers[request] == nil { lock.wait() }
@@ -160,13 +192,32 @@ final class RunnerState: @unchecked Sendable {
     func mainLoop() -> Never {
         while true {
             lock.lock()
-            while inbox.isEmpty { lock.wait() }
+            while inbox.isEmpty {
+                guard let next = waiting.values.lazy.filter({ $0.kind == SIO_EVENT_MESSAGE }).map(\.deadline).min() else {
+                    lock.wait()
+                    continue
+                }
+                let left = next - .now
+                guard left > .zero else { break }
+                _ = lock.wait(until: Date(timeIntervalSinceNow: Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18))
+            }
+            guard !inbox.isEmpty else {
+                lock.unlock()
+                batching = true
+                expire()
+                batching = false
+                flush()
+                continue
+            }
             let item = inbox.removeFirst()
             lock.unlock()
+            batching = true
             switch item {
             case .message(let message): handle(message)
             case .complete(let ticket, let decision, let reason, let ack): completeLocally(ticket, decision, reason, ack)
             }
+            batching = false
+            flush()
         }
     }
 
@@ -185,7 +236,10 @@ final class RunnerState: @unchecked Sendable {
         func refuse(_ reason: String) {
             write(RunnerMessage(kind: .refused, fields: [Array(reason.utf8)]))
         }
-        guard message.fields.count == 2 else { return refuse("malformed load") }
+        guard message.fields.count == 3 else { return refuse("malformed load") }
+        if let milliseconds = Int64(String(decoding: message.fields[2], as: UTF8.self)), milliseconds > 0 {
+            pendingTimeout = .milliseconds(milliseconds)
+        }
         let path = String(decoding: message.fields[0], as: UTF8.self)
         guard let image = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
             return refuse(PluginLoadError.notAPlugin(String(cString: dlerror())).description)
@@ -233,7 +287,9 @@ final class RunnerState: @unchecked Sendable {
         }
         lock.unlock()
         for (ticket, decision, reason, ack) in completed { completeLocally(ticket, decision, reason, ack) }
+        flush()
         write(RunnerMessage(kind: .retired, fields: [state]))
+        flush()
         exit(0)
     }
 
@@ -245,6 +301,11 @@ final class RunnerState: @unchecked Sendable {
     }
 
     private func dispatch(_ message: RunnerMessage) {
+        let socketID = message.fields.count > 1 ? String(decoding: message.fields[1], as: UTF8.self) : ""
+        if waitingSockets.contains(socketID) {
+            heldBySocket[socketID, default: []].append(message)
+            return
+        }
         let kind = sio_event_kind(rawValue: UInt32(truncatingIfNeeded: message.number))
         let deferrable = kind == SIO_EVENT_CONNECT || kind == SIO_EVENT_SUBSCRIBE || kind == SIO_EVENT_MESSAGE
         let scope = open(eventID: message.id, kind: kind, deferrable: deferrable)
@@ -293,7 +354,9 @@ final class RunnerState: @unchecked Sendable {
         if tickets.isEmpty {
             finish(message.id, status: status, reason: reasons.joined(separator: "; "))
         } else {
-            waiting[message.id] = Waiting(tickets: tickets, status: status, reason: reasons.joined(separator: "; "))
+            waiting[message.id] = Waiting(socketID: socketID, kind: kind, deadline: .now + pendingTimeout, tickets: tickets,
+                                          status: status, reason: reasons.joined(separator: "; "))
+            waitingSockets.insert(socketID)
         }
     }
 
@@ -337,6 +400,31 @@ final class RunnerState: @unchecked Sendable {
     private func cancel(_ eventID: UInt64) {
         guard let entry = waiting.removeValue(forKey: eventID) else { return }
         for ticket in entry.tickets { withdraw(ticket) }
+        if entry.kind == SIO_EVENT_MESSAGE { finish(eventID, status: SIO_OK, reason: "") }
+        release(entry.socketID)
+    }
+
+    /// Messages deferred past `--pending-timeout`: released with a failure (on_error).
+    private func expire() {
+        let now = ContinuousClock.now
+        for (eventID, entry) in waiting where entry.kind == SIO_EVENT_MESSAGE && entry.deadline <= now {
+            waiting[eventID] = nil
+            for ticket in entry.tickets { withdraw(ticket) }
+            let milliseconds = pendingTimeout.components.seconds * 1000 + pendingTimeout.components.attoseconds / 1_000_000_000_000_000
+            finish(eventID, status: SIO_FAIL, reason: "not completed within \(milliseconds) ms")
+            release(entry.socketID)
+        }
+    }
+
+    /// The socket's deferred event is done: what came for it meanwhile is handled now, until
+    /// another of its events waits.
+    private func release(_ socketID: String) {
+        waitingSockets.remove(socketID)
+        while !waitingSockets.contains(socketID), var queue = heldBySocket[socketID], !queue.isEmpty {
+            let next = queue.removeFirst()
+            heldBySocket[socketID] = queue.isEmpty ? nil : queue
+            dispatch(next)
+        }
     }
 
     private func withdraw(_ ticket: sio_ticket) {
@@ -374,6 +462,7 @@ final class RunnerState: @unchecked Sendable {
         if state.tickets.isEmpty {
             waiting[entry.key] = nil
             finish(entry.key, status: state.status, reason: state.reason, ack: state.ack)
+            release(state.socketID)
         } else {
             waiting[entry.key] = state
         }
