@@ -95,7 +95,7 @@ def test_a_message_completed_as_failed_refused_or_never_raises_on_error_and_rele
     # out until the timeout, then the socket goes on.
     c.emit("bad_ack_later")
     assert c.call("later", (0, "after"), timeout=5) == ("after", "done")
-    assert any("not completed within 1000 ms" in e for e in errors if e)
+    assert wait_until(lambda: any("not completed within 1000 ms" in e for e in errors if e))
     assert f"with status {SIO_ERR_INVALID}" in deferring.log()
     c.emit("never")
     assert c.call("later", (0, "after never"), timeout=5) == ("after never", "done")
