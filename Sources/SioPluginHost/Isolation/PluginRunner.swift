@@ -258,11 +258,14 @@ final class PluginRunner: @unchecked Sendable {
             if count < 0 && errno == EINTR { continue }
             if count <= 0 { break }
             buffer += chunk[0..<count]
+            var work = LoopWork()
             do {
                 while let message = try RunnerMessage.decode(from: &buffer, start: &start) {
-                    receive(message, from: process)
+                    receive(message, from: process, into: &work)
                 }
+                work.run()
             } catch {
+                work.run()
                 host.logger.error("plugin runner sent a malformed message; stopping it", metadata: ["plugin": "\(summary)", "error": "\(error)"])
                 kill(process.pid, SIGKILL)
                 break reading
@@ -271,7 +274,30 @@ final class PluginRunner: @unchecked Sendable {
         ended(process)
     }
 
-    private func receive(_ message: RunnerMessage, from process: Process) {
+    /// What one read asks of each event loop, run there as one task, in the order it came.
+    struct LoopWork {
+        private var jobs: [ObjectIdentifier: (loop: EventLoop, jobs: [() -> Void])] = [:]
+        private var order: [ObjectIdentifier] = []
+
+        mutating func add(_ loop: EventLoop, _ job: @escaping () -> Void) {
+            let key = ObjectIdentifier(loop)
+            if jobs[key] == nil {
+                jobs[key] = (loop, [])
+                order.append(key)
+            }
+            jobs[key]!.jobs.append(job)
+        }
+
+        func run() {
+            for key in order {
+                let (loop, list) = jobs[key]!
+                nonisolated(unsafe) let run = list
+                loop.execute { for job in run { job() } }
+            }
+        }
+    }
+
+    private func receive(_ message: RunnerMessage, from process: Process, into work: inout LoopWork) {
         switch message.kind {
         case .loaded, .refused, .retired:
             process.outbox.lock()
@@ -280,9 +306,11 @@ final class PluginRunner: @unchecked Sendable {
             process.outbox.unlock()
         case .done:
             guard let flight = lock.withLock({ inFlight.removeValue(forKey: message.id) }) else { return }
-            host.isolatedEventDone(flight, runner: self, status: sio_status(truncatingIfNeeded: message.number),
-                                   reason: message.fields.first.map { String(decoding: $0, as: UTF8.self) } ?? "",
-                                   ack: message.fields.count > 1 ? message.fields[1] : [])
+            work.add(flight.socket.eventLoop) { [self] in
+                host.isolatedEventDone(flight, runner: self, status: sio_status(truncatingIfNeeded: message.number),
+                                       reason: message.fields.first.map { String(decoding: $0, as: UTF8.self) } ?? "",
+                                       ack: message.fields.count > 1 ? message.fields[1] : [])
+            }
         case .call:
             let call = RunnerCall(rawValue: message.number & 0xffff_ffff)
             let request = UInt64(message.number >> 32)
@@ -299,7 +327,7 @@ final class PluginRunner: @unchecked Sendable {
                 if request != 0 { process.enqueue(RunnerMessage(kind: .reply, id: request, number: Int64(SIO_ERR_STATE))) }
                 return
             }
-            flight.socket.eventLoop.execute { [self] in
+            work.add(flight.socket.eventLoop) { [self] in
                 let (status, value) = host.perform(call, message.fields, flight: flight, runner: self)
                 if request != 0 { process.enqueue(RunnerMessage(kind: .reply, id: request, number: Int64(status), fields: [value])) }
             }

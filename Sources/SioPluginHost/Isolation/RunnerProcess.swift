@@ -217,7 +217,11 @@ final class RunnerState: @unchecked Sendable {
             case .complete(let ticket, let decision, let reason, let ack): completeLocally(ticket, decision, reason, ack)
             }
             batching = false
-            flush()
+            // Under load, what several events sent goes out in one write.
+            lock.lock()
+            let more = !inbox.isEmpty
+            lock.unlock()
+            if !more || batch.count > 65_536 { flush() }
         }
     }
 
