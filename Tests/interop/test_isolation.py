@@ -63,6 +63,11 @@ def test_a_crashing_handler_costs_no_connection_and_the_plugin_is_back_within_a_
     (handled, after), seconds = echo_again(clients[1])
     assert after != before and seconds < 1.0
     assert all(c.connected for c in clients)
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.admin_port}/metrics", timeout=5) as reply:
+        metrics = reply.read().decode()
+    assert 'sio_plugin_crashes_total{plugin="crashing",cause="crash"} 1' in metrics.replace(", ", ",")
+    assert 'sio_plugin_restarts_total{plugin="crashing"} 1' in metrics
     line = next(l for l in server.log().splitlines() if "plugin runner crashed" in l)
     assert logged in line and "plugin=crashing 1.0.0" in line and "event=on_message" in line
     # The context lives in the server: the restarted runner reads it.

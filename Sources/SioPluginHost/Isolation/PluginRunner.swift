@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CoreMetrics
 import CSioPlugin
 import Foundation
 import Logging
@@ -358,6 +359,7 @@ final class PluginRunner: @unchecked Sendable {
         let how = process.hung ? "killed after --handler-timeout"
             : signal != 0 ? "signal \(signal)" : "exit status \((raw >> 8) & 0xff)"
         let during = lost.first.map { LoadedPlugin.eventNames[Int($0.kind.rawValue)] } ?? "no event"
+        Counter(label: "sio_plugin_crashes_total", dimensions: [("plugin", name), ("cause", process.hung ? "timeout" : "crash")]).increment()
         host.logger.error("plugin runner crashed", metadata: [
             "plugin": "\(summary)", "how": "\(how)", "event": "\(during)", "events_lost": "\(lost.count)"])
         for flight in lost {
@@ -395,6 +397,7 @@ final class PluginRunner: @unchecked Sendable {
             let state = lock.withLock { handedOver }
             do {
                 try start(state: state)
+                Counter(label: "sio_plugin_restarts_total", dimensions: [("plugin", name)]).increment()
                 host.logger.warning("plugin restarted after a crash", metadata: ["plugin": "\(summary)", "delay_ms": "\(milliseconds)"])
             } catch {
                 host.logger.error("plugin restart failed: \(error)", metadata: ["plugin": "\(summary)"])

@@ -1,0 +1,101 @@
+import CSioPlugin
+@testable import SioPluginHost
+import XCTest
+
+/// The runner wire format, without sockets: whole, split and broken input.
+final class RunnerMessageTests: XCTestCase {
+    private let sample = RunnerMessage(kind: .event, id: 42, number: -7, fields: [Array("a".utf8), [], [0, 255, 10]])
+
+    func testAMessageRoundTrips() throws {
+        var bytes = sample.encoded()
+        var start = 0
+        XCTAssertEqual(try RunnerMessage.decode(from: &bytes, start: &start), sample)
+        XCTAssertEqual(start, bytes.count)
+        XCTAssertNil(try RunnerMessage.decode(from: &bytes, start: &start))
+    }
+
+    func testAMessageArrivingByteByByteIsDecodedOnlyWhenWhole() throws {
+        let whole = sample.encoded() + RunnerMessage(kind: .retire).encoded()
+        var buffer: [UInt8] = []
+        var start = 0
+        var decoded: [RunnerMessage] = []
+        for byte in whole {
+            buffer.append(byte)
+            while let message = try RunnerMessage.decode(from: &buffer, start: &start) { decoded.append(message) }
+        }
+        XCTAssertEqual(decoded, [sample, RunnerMessage(kind: .retire)])
+    }
+
+    func testBrokenInputIsRefusedNotTrusted() {
+        func decode(_ bytes: [UInt8]) throws -> RunnerMessage? {
+            var bytes = bytes
+            var start = 0
+            return try RunnerMessage.decode(from: &bytes, start: &start)
+        }
+        // A length past the limit.
+        XCTAssertThrowsError(try decode([0xFF, 0xFF, 0xFF, 0x7F]))
+        // An unknown kind.
+        var unknown = sample.encoded()
+        unknown[4] = 200
+        XCTAssertThrowsError(try decode(unknown))
+        // A field longer than the message.
+        var long = RunnerMessage(kind: .done, fields: [[1, 2, 3]]).encoded()
+        long[4 + 1 + 8 + 8 + 4] = 99
+        XCTAssertThrowsError(try decode(long))
+        // Bytes after the last field, inside the declared length.
+        var extra = RunnerMessage(kind: .done).encoded()
+        extra[0] += 1
+        extra.append(0)
+        XCTAssertThrowsError(try decode(extra))
+        // A header cut short inside the declared length.
+        XCTAssertThrowsError(try decode([3, 0, 0, 0, 22, 0, 0]))
+    }
+
+    func testPackedListsRoundTripAndBrokenOnesAreNil() {
+        let list: [[UInt8]] = [[], [1], Array("name".utf8)]
+        XCTAssertEqual(RunnerMessage.unpack(RunnerMessage.pack(list)), list)
+        XCTAssertEqual(RunnerMessage.unpack(RunnerMessage.pack([])), [])
+        XCTAssertNil(RunnerMessage.unpack([1, 0, 0, 0, 9, 0, 0, 0, 1]))
+        XCTAssertNil(RunnerMessage.unpack([1, 0]))
+        XCTAssertNil(RunnerMessage.unpack(RunnerMessage.pack(list) + [0]))
+    }
+
+    func testAnEventSurvivesTheTripWithItsRequestAndMessage() {
+        let arena = CArena()
+        var message = sio_message()
+        message.struct_size = MemoryLayout<sio_message>.size
+        message.event = arena.buf("chat")
+        message.args_json = arena.buf(#"["hi",{"_placeholder":true,"num":0}]"#)
+        let attachments = [arena.buf([0, 1, 2] as [UInt8])]
+        message.attachments = arena.array(attachments)
+        message.attachment_count = 1
+        message.ack_id = 3
+        var request = sio_request()
+        request.struct_size = MemoryLayout<sio_request>.size
+        request.path = arena.buf("/socket.io/")
+        let headers = [sio_header(name: arena.buf("host"), value: arena.buf("example"))]
+        request.headers = arena.array(headers)
+        request.header_count = 1
+        var event = sio_event()
+        event.struct_size = MemoryLayout<sio_event>.size
+        event.socket_id = arena.buf("abc")
+        event.nsp = arena.buf("/")
+        event.request = arena.value(request)
+        event.message = arena.value(message)
+
+        let fields = EventFields.encode(event, handlers: [0, 2])
+        let other = CArena()
+        guard let decoded = EventFields.decode(fields, kind: SIO_EVENT_MESSAGE, in: other) else { return XCTFail("not decoded") }
+        XCTAssertEqual(decoded.handlers, [0, 2])
+        XCTAssertEqual(decoded.socketID, "abc")
+        XCTAssertEqual(decoded.event.request!.pointee.path.bytes, Array("/socket.io/".utf8))
+        XCTAssertEqual(decoded.event.request!.pointee.header_count, 1)
+        XCTAssertEqual(decoded.event.request!.pointee.headers[0].value.bytes, Array("example".utf8))
+        let decodedMessage = decoded.event.message!.pointee
+        XCTAssertEqual(decodedMessage.event.bytes, Array("chat".utf8))
+        XCTAssertEqual(decodedMessage.ack_id, 3)
+        XCTAssertEqual(decodedMessage.attachment_count, 1)
+        XCTAssertEqual(decodedMessage.attachments[0].bytes, [0, 1, 2])
+        XCTAssertNil(EventFields.decode(Array(fields.dropLast()), kind: SIO_EVENT_MESSAGE, in: other))
+    }
+}
