@@ -17,16 +17,17 @@ WEB = ROOT / "Plugins" / "chat-web"
 SCREENSHOT = ROOT / "docs" / "chat-demo.png"
 
 
-@pytest.fixture(params=["c", "swift"])
+@pytest.fixture(params=["c", "swift", "c-isolated", "swift-isolated"])
 def chat_server(request, start_server, tmp_path):
     directory = plugin_dir(tmp_path)
-    if request.param == "c":
+    kind, _, isolated = request.param.partition("-")
+    if kind == "c":
         build_c(ROOT / "Plugins" / "chat-c" / "chat.c", directory / "chat.so")
     else:
         swift_plugin("ChatSwiftPlugin", directory / "chat.so")
     server = start_server("sio", ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(directory),
-                                  "--static", str(WEB)])
-    server.kind = request.param
+                                  "--static", str(WEB)] + (["--isolate-plugins"] if isolated else []))
+    server.kind = kind
     return server
 
 

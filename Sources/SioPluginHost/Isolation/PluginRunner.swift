@@ -186,14 +186,7 @@ final class PluginRunner: @unchecked Sendable {
         let arguments = command + ["--fd", "3"]
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
-        // A crash is to end the runner with its signal, at once, for the log to name it.
-        var environment: [UnsafeMutablePointer<CChar>?] = [strdup("SWIFT_BACKTRACE=enable=no")]
-        var index = 0
-        while let variable = environ[index] {
-            if strncmp(variable, "SWIFT_BACKTRACE=", 16) != 0 { environment.append(strdup(variable)) }
-            index += 1
-        }
-        environment.append(nil)
+        let environment = ChildEnvironment.make()
         defer { for pointer in environment { free(pointer) } }
         let (spawned, pid) = withUnsafePointer(to: &actions) { actions in
             let argv = argv, environment = environment

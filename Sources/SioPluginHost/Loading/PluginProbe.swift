@@ -46,15 +46,7 @@ public struct PluginProbe: Sendable {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, ends[1], 1)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        // Swift's crash backtracer would catch the child's signal and exit in its own way (and
-        // slowly): the child is to die of the signal itself.
-        var environment: [UnsafeMutablePointer<CChar>?] = [strdup("SWIFT_BACKTRACE=enable=no")]
-        var index = 0
-        while let variable = environ[index] {
-            if strncmp(variable, "SWIFT_BACKTRACE=", 16) != 0 { environment.append(strdup(variable)) }
-            index += 1
-        }
-        environment.append(nil)
+        var environment = ChildEnvironment.make()
         defer { for pointer in environment { free(pointer) } }
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, command[0], &actions, nil, &argv, &environment)
