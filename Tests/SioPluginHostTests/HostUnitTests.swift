@@ -149,4 +149,19 @@ final class ELFCheckTests: XCTestCase {
         for index in 0..<8 { library[phoff + 32 + index] = 0x7f }
         XCTAssertThrowsError(try ELFCheck.validate(library)) { XCTAssertTrue("\($0)".hasPrefix("truncated: segment 0 ends at byte")) }
     }
+
+    func testHandlerVerdictsFollowTheABI() {
+        XCTAssertEqual(HandlerVerdict.of(SIO_OK, kind: SIO_EVENT_MESSAGE, reason: nil, deferred: false), .next)
+        XCTAssertEqual(HandlerVerdict.of(SIO_PENDING, kind: SIO_EVENT_MESSAGE, reason: nil, deferred: true), .next)
+        XCTAssertEqual(HandlerVerdict.of(SIO_PENDING, kind: SIO_EVENT_MESSAGE, reason: nil, deferred: false),
+                       .fail("returned SIO_PENDING without api->defer"))
+        XCTAssertEqual(HandlerVerdict.of(SIO_REFUSE, kind: SIO_EVENT_SUBSCRIBE, reason: "members only", deferred: false),
+                       .refuse("members only", isFailure: false))
+        XCTAssertEqual(HandlerVerdict.of(SIO_REFUSE, kind: SIO_EVENT_CONNECT, reason: nil, deferred: false), .refuse("refused", isFailure: false))
+        XCTAssertEqual(HandlerVerdict.of(SIO_REFUSE, kind: SIO_EVENT_MESSAGE, reason: nil, deferred: false),
+                       .fail("handler failed with status 1"))
+        XCTAssertEqual(HandlerVerdict.of(SIO_FAIL, kind: SIO_EVENT_CONNECT, reason: "down", deferred: false), .refuse("down", isFailure: true))
+        XCTAssertEqual(HandlerVerdict.of(SIO_FAIL, kind: SIO_EVENT_FINISH, reason: "oops", deferred: false), .fail("oops"))
+        XCTAssertEqual(HandlerVerdict.of(42, kind: SIO_EVENT_ERROR, reason: nil, deferred: false), .fail("handler failed with status 42"))
+    }
 }

@@ -197,22 +197,15 @@ extension PluginHost {
                 if outermost { thread.ended() }
                 handler.duration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
                 if scope.handlerTicket != 0, status != SIO_PENDING { withdraw(scope.handlerTicket, of: scope.pending) }
-                switch status {
-                case SIO_OK:
+                switch HandlerVerdict.of(status, kind: kind, reason: scope.reason, deferred: scope.handlerTicket != 0) {
+                case .next:
                     continue
-                case SIO_PENDING where scope.handlerTicket != 0:
-                    continue
-                case SIO_REFUSE where kind == SIO_EVENT_CONNECT || kind == SIO_EVENT_SUBSCRIBE:
+                case .refuse(let why, let isFailure):
+                    if isFailure { handler.errors.increment() }
                     if let pending = scope.pending { abandon(pending) }
-                    return .refused(scope.reason ?? "refused")
-                default:
+                    return .refused(why)
+                case .fail(let why):
                     handler.errors.increment()
-                    let why = status == SIO_PENDING ? "returned SIO_PENDING without api->defer"
-                        : scope.reason ?? "handler failed with status \(status)"
-                    if kind == SIO_EVENT_CONNECT {
-                        if let pending = scope.pending { abandon(pending) }
-                        return .refused(why)
-                    }
                     failures.append((plugin.summaryForWatchdog, "\(plugin.name): \(why)"))
                 }
             }

@@ -334,23 +334,14 @@ final class RunnerState: @unchecked Sendable {
                     withdraw(scope.handlerTicket)
                 }
             }
-            switch result {
-            case SIO_OK:
+            switch HandlerVerdict.of(result, kind: kind, reason: scope.reason, deferred: scope.handlerTicket != 0) {
+            case .next:
                 continue
-            case SIO_PENDING where scope.handlerTicket != 0:
-                continue
-            case SIO_REFUSE where kind == SIO_EVENT_CONNECT || kind == SIO_EVENT_SUBSCRIBE:
+            case .refuse(let why, _):
                 for ticket in tickets { withdraw(ticket) }
-                finish(message.id, status: SIO_REFUSE, reason: scope.reason ?? "refused")
+                finish(message.id, status: SIO_REFUSE, reason: why)
                 return
-            default:
-                let why = result == SIO_PENDING ? "returned SIO_PENDING without api->defer"
-                    : scope.reason ?? "handler failed with status \(result)"
-                if kind == SIO_EVENT_CONNECT {
-                    for ticket in tickets { withdraw(ticket) }
-                    finish(message.id, status: SIO_FAIL, reason: why)
-                    return
-                }
+            case .fail(let why):
                 status = SIO_FAIL
                 reasons.append(why)
             }
