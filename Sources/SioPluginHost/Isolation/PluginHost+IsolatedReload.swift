@@ -39,7 +39,8 @@ extension PluginHost {
             do {
                 try runner.start(state: [])
                 reports.append(PluginLoadReport(file: file, outcome: .loaded(runner.description)))
-                logger.info("plugin loaded in a runner process", metadata: ["plugin": "\(runner.summary) (ABI \(runner.abi)) from \(file)"])
+                logger.info("plugin loaded", metadata: [
+                    "plugin": "\(runner.summary) (ABI \(runner.abi)) from \(file)", "handlers": "\(runner.handlers.count)", "isolated": "yes"])
                 next.append(runner)
             } catch {
                 reports.append(refuseIsolated(file, "\(error)"))

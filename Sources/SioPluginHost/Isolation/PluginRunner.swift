@@ -449,6 +449,7 @@ final class PluginRunner: @unchecked Sendable {
     /// waiting events follow. A build that does not load leaves the old one serving, restarted
     /// from the same state.
     func replace(with newData: [UInt8]) -> PluginLoadReport {
+        let paused = ContinuousClock.now
         let old = lock.withLock { () -> Process? in
             let serving = status == .serving ? process : nil
             status = .switching
@@ -477,7 +478,6 @@ final class PluginRunner: @unchecked Sendable {
             try start(state: state, switching: true)
             lock.withLock { contentHash = PluginFile.hash(newData) }
             report = PluginLoadReport(file: file, outcome: .reloaded(description))
-            host.logger.info("plugin reloaded in a new runner process", metadata: ["plugin": "\(oldSummary) → \(summary) (ABI \(abi)) from \(file)"])
         } catch {
             report = host.refuseIsolated(file, "\(error)")
             lock.withLock { data = oldData }
@@ -490,6 +490,13 @@ final class PluginRunner: @unchecked Sendable {
             }
         }
         releaseHeld()
+        if case .reloaded = report.outcome {
+            // The pause: how long this plugin's events waited, the old version's last ones and
+            // the new version's start included (other plugins were not held).
+            host.logger.info("plugin reloaded", metadata: [
+                "plugin": "\(summary) (ABI \(abi)) from \(file)", "replaced": "\(oldSummary)", "handlers": "\(handlers.count)",
+                "pause_us": "\((ContinuousClock.now - paused).microseconds)", "isolated": "yes"])
+        }
         return report
     }
 
