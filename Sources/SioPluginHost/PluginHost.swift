@@ -32,13 +32,13 @@ public final class PluginHost: Application, Sendable {
         /// and a message is released with on_error.
         public var pendingTimeout: Duration = .seconds(10)
         /// Isolated mode: each plugin runs in a process of its own (`runner`), so that a
-        /// segfault, an abort or a hang costs that process, never a connection. docs/operations.md,
-        /// "Isolated plugins".
+        /// segfault, an abort or a hang costs that process, never a connection; without it only
+        /// files named `NAME.isolated.so` do. docs/operations.md, "Isolated plugins".
         public var isolated = false
-        /// The plugin runner's command line before `--fd N`: `sio plugin-runner`.
+        /// The plugin runner's command line before `--fd N`: `sio plugin-runner`; nil runs no
+        /// plugin isolated (a `NAME.isolated.so` is refused).
         public var runner: [String]?
-        /// Isolated mode: a runner whose oldest event waits longer than this is killed and
-        /// restarted.
+        /// A runner whose oldest event waits longer than this is killed and restarted.
         public var handlerTimeout: Duration = .seconds(5)
 
         public init(directory: String? = nil) {
@@ -58,6 +58,8 @@ public final class PluginHost: Application, Sendable {
     let reloadQueue = DispatchQueue(label: "sio.plugin-reload")
     let reloadHistory = ReloadHistory()
     let tickets = PendingTickets()
+    /// Set with the first plugin runner (isolated mode, or a `NAME.isolated.so`).
+    let hasRunners = ManagedAtomic<Bool>(false)
 
     public init(configuration: Configuration, logger: Logger) throws {
         self.configuration = configuration
@@ -67,7 +69,6 @@ public final class PluginHost: Application, Sendable {
         if let threshold = configuration.handlerWarnThreshold {
             HandlerWatchdog(threshold: threshold, logger: logger).start()
         }
-        if configuration.isolated { startRunnerWatchdog(timeout: configuration.handlerTimeout) }
     }
 
     /// The server out-of-band calls go through; set once, before clients connect.

@@ -88,10 +88,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds after which a running handler is logged as too long (0: never).")
     var handlerWarnMs: Int64 = 500
 
-    @Flag(help: "Run each plugin in a process of its own: a handler that crashes or hangs costs that process, never a connection.")
+    @Flag(help: "Run each plugin in a process of its own (without it, only files named NAME.isolated.so): a handler that crashes or hangs costs that process, never a connection.")
     var isolatePlugins = false
 
-    @Option(help: "With --isolate-plugins: milliseconds a plugin may take over one event before its process is killed and restarted.")
+    @Option(help: "Milliseconds an isolated plugin (--isolate-plugins, or a file NAME.isolated.so) may take over one event before its process is killed and restarted.")
     var handlerTimeout: Int64 = 5_000
 
     @Option(help: "Milliseconds an event a handler deferred may wait for its completion; past it a connection or subscription is refused 'timed out' and a message released with on_error.")
@@ -193,12 +193,13 @@ struct ServeCommand: AsyncParsableCommand {
         if probePlugins, let executable = Self.executablePath {
             hostConfiguration.probe = PluginProbe(command: [executable, "probe-plugin"])
         }
-        if isolatePlugins {
-            guard let executable = Self.executablePath else { throw ValidationError("--isolate-plugins: cannot find this executable to start runners") }
-            hostConfiguration.isolated = true
+        if let executable = Self.executablePath {
             hostConfiguration.runner = [executable, "plugin-runner"]
-            hostConfiguration.handlerTimeout = .milliseconds(handlerTimeout)
+        } else if isolatePlugins {
+            throw ValidationError("--isolate-plugins: cannot find this executable to start runners")
         }
+        hostConfiguration.isolated = isolatePlugins
+        hostConfiguration.handlerTimeout = .milliseconds(handlerTimeout)
         let host = try PluginHost(configuration: hostConfiguration, logger: logger)
         // At start-up a missing or unsafe plugins directory is an error; on a reload it is a refusal.
         try host.checkDirectory()

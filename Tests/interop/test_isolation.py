@@ -68,6 +68,8 @@ def test_a_crashing_handler_costs_no_connection_and_the_plugin_is_back_within_a_
         metrics = reply.read().decode()
     assert 'sio_plugin_crashes_total{plugin="crashing",cause="crash"} 1' in metrics.replace(", ", ",")
     assert 'sio_plugin_restarts_total{plugin="crashing"} 1' in metrics
+    # Handler time in isolated mode: from sending the event to the runner's answer.
+    assert re.search(r'sio_handler_duration_seconds_count\{plugin="crashing",event="on_message"\} [1-9]', metrics.replace(", ", ","))
     line = next(l for l in server.log().splitlines() if "plugin runner crashed" in l)
     assert logged in line and "plugin=crashing 1.0.0" in line and "event=on_message" in line
     # The context lives in the server: the restarted runner reads it.
@@ -287,3 +289,32 @@ def test_runners_are_private_and_never_outlive_a_killed_server(start_server, tmp
     server.proc.wait()
     assert wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z"
                                       for pid in pids), timeout=5)
+
+
+def test_one_plugin_isolated_by_its_file_name_next_to_one_in_process(start_server, tmp_path):
+    directory = plugin_dir(tmp_path)
+    build_crashing(directory, name="crashing.isolated.so")
+    build_c(ROOT / "Plugins" / "echo-c" / "echo.c", directory / "echo.so")
+    server = start_server("sio", ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(directory)])
+    c, = connect(server)
+    got = []
+    c.on("message", lambda data: got.append(data))
+    before = runner_pids(server)
+    assert len(before) == 1, "only the .isolated.so file runs in a runner"
+    c.emit("segv")
+    assert wait_until(lambda: "plugin runner crashed" in server.log())
+    c.send("in process, still here")
+    assert wait_until(lambda: got == ["in process, still here"])
+    assert wait_until(lambda: len(runner_pids(server)) == 1 and runner_pids(server) != before)
+    listing = subprocess.run([str(BUILD_DIR / "sio"), "plugins", "--admin", f"127.0.0.1:{server.admin_port}"],
+                             capture_output=True, text=True, timeout=10)
+    lines = listing.stdout.splitlines()
+    assert any(l.startswith("crashing 1.0.0") and "isolated: serving" in l for l in lines)
+    assert any(l.startswith("echo-c ") and "isolated:" not in l for l in lines)
+    # A reload of both kinds at once: the in-process one and the runner are both replaced.
+    build_crashing(directory, version="2.0.0", name="crashing.isolated.so")
+    result = reload(server)
+    assert result.returncode == 0 and "crashing.isolated.so: reloaded" in result.stdout, result.stdout
+    assert "echo.so: unchanged" in result.stdout
+    assert c.connected
+    c.disconnect()

@@ -90,7 +90,7 @@ extension PluginHost {
 
     public func finish(_ socket: Socket) {
         if let pending = socket.existingHostState?.pending { abandon(pending) }
-        if configuration.isolated {
+        if hasRunners.load(ordering: .relaxed) {
             for runner in current.withLockedValue({ $0.runners }) { runner.socketFinished(socket) }
         }
         dispatch(SIO_EVENT_FINISH, socket: socket, binding: .socketChannels) { _, _ in }

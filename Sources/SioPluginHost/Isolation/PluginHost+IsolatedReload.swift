@@ -5,11 +5,10 @@ import Logging
 /// Reloading in isolated mode: each file's plugin is a `PluginRunner` that keeps its identity
 /// across versions; a new version's process starts with the state its predecessor handed over.
 extension PluginHost {
-    func reloadIsolatedLocked(directory: String) -> [PluginLoadReport] {
+    func reloadIsolatedLocked(files: [String]) -> [PluginLoadReport] {
         let serving = current.withLockedValue { $0 }.runners
         var reports: [PluginLoadReport] = []
         var next: [PluginRunner] = []
-        let files = PluginFile.list(directory)
         for file in files {
             let existing = serving.first(where: { $0.file == file })
             guard let data = FileManager.default.contents(atPath: file).map({ [UInt8]($0) }) else {
@@ -36,6 +35,7 @@ extension PluginHost {
                 continue
             }
             let runner = PluginRunner(file: file, data: data, host: self)
+            startRunnerWatchdogOnce()
             do {
                 try runner.start(state: [])
                 reports.append(PluginLoadReport(file: file, outcome: .loaded(runner.description)))
@@ -47,7 +47,7 @@ extension PluginHost {
             }
         }
         current.withLockedValue { set in
-            set = PluginSet([], runners: next)
+            set = PluginSet(set.plugins, runners: next)
         }
         for runner in serving where !files.contains(runner.file) {
             _ = runner.retire()

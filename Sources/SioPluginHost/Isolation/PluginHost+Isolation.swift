@@ -1,3 +1,4 @@
+import Atomics
 import CSioPlugin
 import Foundation
 import Logging
@@ -145,8 +146,15 @@ extension PluginHost {
         }
     }
 
+    /// The watchdog, started with the first runner; from then on sockets' ends are told to
+    /// runners too.
+    func startRunnerWatchdogOnce() {
+        guard hasRunners.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+        startRunnerWatchdog(timeout: configuration.handlerTimeout)
+    }
+
     /// `--handler-timeout`: a thread that ends runners whose oldest event waited too long.
-    func startRunnerWatchdog(timeout: Duration) {
+    private func startRunnerWatchdog(timeout: Duration) {
         let thread = Thread { [self] in
             while true {
                 usleep(50_000)

@@ -25,6 +25,12 @@ final class PluginRunner: @unchecked Sendable {
         let pattern: ChannelPattern?
     }
 
+    /// The handler metrics of in-process plugins, per event kind: for a runner the duration is
+    /// from sending the event to its answer (queueing in the runner included), and an error is
+    /// an answer that failed.
+    private var timers: [CoreMetrics.Timer] = []
+    private var errorCounters: [Counter] = []
+
     struct InFlight {
         let socket: Socket
         let state: SocketState?
@@ -164,8 +170,14 @@ final class PluginRunner: @unchecked Sendable {
             kill(process.pid, SIGKILL)
             throw .registration(errors)
         }
+        let loadedName = String(decoding: answer.fields[0], as: UTF8.self)
+        let dimensions = LoadedPlugin.eventNames.map { [("plugin", loadedName), ("event", $0)] }
+        let newTimers = dimensions.map { CoreMetrics.Timer(label: "sio_handler_duration_seconds", dimensions: $0) }
+        let newCounters = dimensions.map { Counter(label: "sio_handler_errors_total", dimensions: $0) }
         lock.withLock {
-            name = String(decoding: answer.fields[0], as: UTF8.self)
+            timers = newTimers
+            errorCounters = newCounters
+            name = loadedName
             version = String(decoding: answer.fields[1], as: UTF8.self)
             abi = String(decoding: answer.fields[2], as: UTF8.self)
             handlers = loaded
@@ -299,7 +311,14 @@ final class PluginRunner: @unchecked Sendable {
             process.outbox.broadcast()
             process.outbox.unlock()
         case .done:
-            guard let flight = lock.withLock({ inFlight.removeValue(forKey: message.id) }) else { return }
+            guard let found = lock.withLock({ () -> (InFlight, CoreMetrics.Timer?, Counter?)? in
+                guard let flight = inFlight.removeValue(forKey: message.id) else { return nil }
+                let kind = Int(flight.kind.rawValue)
+                return (flight, timers.indices.contains(kind) ? timers[kind] : nil, errorCounters.indices.contains(kind) ? errorCounters[kind] : nil)
+            }) else { return }
+            let (flight, timer, errors) = found
+            timer?.recordNanoseconds((ContinuousClock.now - flight.started).nanoseconds)
+            if message.number != Int64(SIO_OK) { errors?.increment() }
             work.add(flight.socket.eventLoop) { [self] in
                 host.isolatedEventDone(flight, runner: self, status: sio_status(truncatingIfNeeded: message.number),
                                        reason: message.fields.first.map { String(decoding: $0, as: UTF8.self) } ?? "",

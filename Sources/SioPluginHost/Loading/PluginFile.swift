@@ -11,6 +11,9 @@ enum PluginFile {
         return hash
     }
 
+    /// Runs in a process of its own whatever the server's mode: `NAME.isolated.so`.
+    static let isolatedSuffix = ".isolated.so"
+
     /// The `*.so` files of `directory`, in the order plugins run: by file name.
     static func list(_ directory: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])

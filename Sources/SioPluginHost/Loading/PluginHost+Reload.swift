@@ -58,11 +58,21 @@ extension PluginHost {
             logger.error("plugin refused: \(directory): \(error)")
             return [PluginLoadReport(file: directory, outcome: .refused(error.description))]
         }
-        if configuration.isolated { return reloadIsolatedLocked(directory: directory) }
+        let all = PluginFile.list(directory)
+        let isolatedReports = reloadIsolatedLocked(files: all.filter(runsIsolated))
+        guard !configuration.isolated else { return isolatedReports }
+        return isolatedReports + reloadInProcessLocked(files: all.filter { !runsIsolated($0) })
+    }
+
+    /// Isolated: with `--isolate-plugins`, or for a file named `NAME.isolated.so`.
+    func runsIsolated(_ file: String) -> Bool {
+        configuration.isolated || file.hasSuffix(PluginFile.isolatedSuffix)
+    }
+
+    private func reloadInProcessLocked(files: [String]) -> [PluginLoadReport] {
         let serving = current.withLockedValue { $0 }.plugins
         var reports: [String: PluginLoadReport] = [:]
         var changes: [Change] = []
-        let files = PluginFile.list(directory)
         for file in files {
             let existing = serving.first(where: { $0.file == file })
             guard let data = FileManager.default.contents(atPath: file).map({ [UInt8]($0) }) else {
@@ -141,7 +151,7 @@ extension PluginHost {
         let changed = Set(changes.map(\.file))
         return PluginSet(files.compactMap { file in
             replacements[file] ?? (changed.contains(file) ? nil : set.plugins.first(where: { $0.file == file }))
-        })
+        }, runners: set.runners)
     }
 
     private func logSwitch(_ reports: [String: PluginLoadReport], files: [String], pause: Duration) {
