@@ -6,10 +6,13 @@ final class PluginSet: Sendable {
     let plugins: [LoadedPlugin]
     /// Isolated mode: plugins in runner processes.
     let runners: [PluginRunner]
-    let inFlight = ManagedAtomic<Int>(0)
+    let inFlight: ManagedAtomic<Int>
 
-    init(_ plugins: [LoadedPlugin], runners: [PluginRunner] = []) {
+    /// `sharing`: the counter of the set this one replaces without a drain (a change of
+    /// runners only), so that events pinned to either are the same count for the next reload.
+    init(_ plugins: [LoadedPlugin], runners: [PluginRunner] = [], sharing inFlight: ManagedAtomic<Int>? = nil) {
         self.plugins = plugins
         self.runners = runners
+        self.inFlight = inFlight ?? ManagedAtomic<Int>(0)
     }
 }

@@ -46,8 +46,12 @@ extension PluginHost {
                 reports.append(refuseIsolated(file, "\(error)"))
             }
         }
-        current.withLockedValue { set in
-            set = PluginSet(set.plugins, runners: next)
+        // In-process events may be pinned to the serving set: a new set object shares its
+        // in-flight count, and none is made when no runner changed.
+        if next.count != serving.count || zip(next, serving).contains(where: { $0 !== $1 }) {
+            current.withLockedValue { set in
+                set = PluginSet(set.plugins, runners: next, sharing: set.inFlight)
+            }
         }
         for runner in serving where !files.contains(runner.file) {
             _ = runner.retire()
