@@ -22,6 +22,9 @@ final class Client {
 
     var hasConnectedNamespace: Bool { !sockets.isEmpty }
 
+    /// The ids of the session's sockets, for log lines about the whole session.
+    var socketIDs: String { sockets.map(\.id).joined(separator: ",") }
+
     private func socket(_ namespace: String) -> Socket? {
         sockets.first { $0.namespace == namespace }
     }
@@ -46,7 +49,7 @@ final class Client {
 
     /// The client broke the protocol: every socket hears of it, then the session closes.
     func invalidPacket(_ error: CodecError) {
-        context.logger.info("invalid packet, closing", metadata: ["sid": "\(session.id)", "error": "\(error)"])
+        context.logger.info("invalid packet, closing", metadata: ["sid": "\(session.id)", "socket": "\(socketIDs)", "error": "\(error)"])
         for socket in sockets {
             application.error(socket, error: .invalidPacket(error.description))
         }

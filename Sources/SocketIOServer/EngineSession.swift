@@ -257,7 +257,7 @@ final class EngineSession: @unchecked Sendable {
         let action = state.close(serverInitiated: serverInitiated, slowConsumer: reason == .slowConsumer, shutdown: reason == .serverShutdown)
         guard !action.alreadyClosed else { return eventLoop.makeSucceededVoidFuture() }
         if reason == .slowConsumer {
-            context.logger.info("slow consumer dropped", metadata: ["sid": "\(id)", "queued_bytes": "\(action.droppedBytes)"])
+            context.logger.info("slow consumer dropped", metadata: ["sid": "\(id)", "socket": "\(socketIO.socketIDs)", "queued_bytes": "\(action.droppedBytes)"])
         }
         heartbeat.cancelAll()
         socketIO.transportClosed(reason: reason)

@@ -204,6 +204,9 @@ def test_a_client_that_does_not_read_is_dropped_as_a_slow_consumer(start_server,
     assert wait_until(lambda: len(received) == sent, timeout=10)
     assert received == list(range(sent)), "the reader lost or reordered messages"
     assert server.log().count("slow consumer dropped") == 2
+    dropped = [line for line in server.log().splitlines() if "slow consumer dropped" in line]
+    assert any(f"socket={stuck_sid}" in line for line in dropped), dropped
+    assert any(f"socket={poller_sid}" in line for line in dropped), dropped
     stats = requests.get(f"http://127.0.0.1:{server.admin_port}/stats", timeout=5).json()
     assert stats["disconnects"]["slow consumer"] == 2, stats
     assert stats["sockets"]["/"] == 2 and stats["sessions"] == 2, "the reader and the publisher remain"
