@@ -38,7 +38,8 @@ public final class PluginHost: Application, Sendable {
         /// The plugin runner's command line before `--fd N`: `sio plugin-runner`; nil runs no
         /// plugin isolated (a `NAME.isolated.so` is refused).
         public var runner: [String]?
-        /// A runner whose oldest event waits longer than this is killed and restarted.
+        /// A runner whose handler runs longer than this (timed in the runner: not the time an
+        /// event queued or was deferred) is killed and restarted.
         public var handlerTimeout: Duration = .seconds(5)
 
         public init(directory: String? = nil) {

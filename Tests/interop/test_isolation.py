@@ -318,3 +318,22 @@ def test_one_plugin_isolated_by_its_file_name_next_to_one_in_process(start_serve
     assert "echo.so: unchanged" in result.stdout
     assert c.connected
     c.disconnect()
+
+
+def test_the_handler_timeout_times_handlers_not_waiting_events(start_server, tmp_path):
+    """--handler-timeout is timed where the handler runs: an event deferred by its plugin for
+    longer, and events queued behind slow handlers for longer, do not end the runner."""
+    directory = plugin_dir(tmp_path)
+    build_c(SOURCES / "deferring.c", directory / "deferring.so")
+    build_crashing(directory)
+    server = isolated_server(start_server, directory, "--handler-timeout", "400")
+    deferred, queued = connect(server, 2)
+    assert deferred.call("later", (900, "slow"), timeout=5) == ("slow", "done")
+    # Eight 150 ms handlers in a row: the last waits 1,050 ms in the queue, runs 150 ms.
+    answers = []
+    for n in range(8):
+        queued.emit("nap", 150, callback=lambda *args: answers.append(args))
+    assert wait_until(lambda: len(answers) == 8, timeout=5), answers
+    assert "handler-timeout" not in server.log() and "plugin runner crashed" not in server.log()
+    for c in (deferred, queued):
+        c.disconnect()

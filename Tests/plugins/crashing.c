@@ -43,6 +43,14 @@ static sio_status on_message(const sio_event *e, void *ud) {
     if (eq(ev, "exit")) exit(3);
     if (eq(ev, "stack")) recurse(0);
     if (eq(ev, "hang")) for (;;) pause();
+    if (eq(ev, "nap")) {
+        /* ["nap", ms]: a slow but finite handler, answered [ms]. */
+        long ms = e->message->args_json.len > 1 ? strtol(e->message->args_json.ptr + 1, NULL, 10) : 0;
+        usleep((useconds_t)ms * 1000);
+        char args[32];
+        snprintf(args, sizeof args, "[%ld]", ms);
+        return api->ack(e->socket, e->message->ack_id, cstr(args), NULL, 0);
+    }
     if (eq(ev, "echo")) {
         char args[64];
         snprintf(args, sizeof args, "[%ld,%d]", handled, (int)getpid());

@@ -35,7 +35,7 @@ extension PluginHost {
                 continue
             }
             let runner = PluginRunner(file: file, data: data, host: self)
-            startRunnerWatchdogOnce()
+            noteRunner()
             do {
                 try runner.start(state: [])
                 reports.append(PluginLoadReport(file: file, outcome: .loaded(runner.description)))

@@ -146,28 +146,8 @@ extension PluginHost {
         }
     }
 
-    /// The watchdog, started with the first runner; from then on sockets' ends are told to
-    /// runners too.
-    func startRunnerWatchdogOnce() {
-        guard hasRunners.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
-        startRunnerWatchdog(timeout: configuration.handlerTimeout)
-    }
-
-    /// `--handler-timeout`: a thread that ends runners whose oldest event waited too long.
-    private func startRunnerWatchdog(timeout: Duration) {
-        let thread = Thread { [self] in
-            while true {
-                usleep(50_000)
-                let now = ContinuousClock.now
-                for runner in current.withLockedValue({ $0.runners }) {
-                    guard let oldest = runner.oldestInFlight, now - oldest.started > timeout, runner.killHung() else { continue }
-                    logger.error("plugin handler ran past --handler-timeout; its runner is killed and restarted", metadata: [
-                        "plugin": "\(runner.summary)", "event": "\(LoadedPlugin.eventNames[Int(oldest.kind.rawValue)])",
-                        "timeout_ms": "\(timeout.nanoseconds / 1_000_000)"])
-                }
-            }
-        }
-        thread.name = "sio-runner-watchdog"
-        thread.start()
+    /// From the first runner on, sockets' ends are told to runners too.
+    func noteRunner() {
+        hasRunners.store(true, ordering: .relaxed)
     }
 }

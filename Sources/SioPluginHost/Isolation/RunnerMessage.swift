@@ -8,8 +8,8 @@
 struct RunnerMessage: Equatable, Sendable {
     enum Kind: UInt8, Sendable {
         // Server → runner.
-        /// fields: [private copy path, previous state, --pending-timeout in ms]. Answered by
-        /// `loaded` or `refused`.
+        /// fields: [private copy path, previous state, --pending-timeout in ms,
+        /// --handler-timeout in ms]. Answered by `loaded` or `refused`.
         case load = 1
         /// id: event id; number: `sio_event_kind`; fields: `EventFields`. Answered by `done`.
         case event = 2
@@ -36,6 +36,9 @@ struct RunnerMessage: Equatable, Sendable {
         case call = 23
         /// fields: [state].
         case retired = 24
+        /// number: the `sio_event_kind` of a handler running past --handler-timeout; the server
+        /// kills the runner. Timed in the runner: time queued or deferred is not running.
+        case hung = 25
     }
 
     var kind: Kind

@@ -1,9 +1,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Atomics
 import CSioPlugin
 import CSioSystem
 import Foundation
+import NIOCore
 
 /// The plugin runner (`sio plugin-runner`): one process per isolated plugin, which maps the
 /// plugin, calls its handlers for the events the server sends, and turns its host calls into
@@ -61,7 +63,7 @@ final class RunnerState: @unchecked Sendable {
     var mainThread = pthread_self()
     private let writeLock = NSLock()
     private let lock = NSCondition()
-    private var inbox: [Inbox] = []
+    private var inbox = CircularBuffer<Inbox>()
     private var answers: [UInt64: (status: Int64, value: [UInt8])] = [:]
     private var nextRequest: UInt64 = 1
     private var liveTickets: [sio_ticket: UInt64] = [:]
@@ -92,6 +94,11 @@ final class RunnerState: @unchecked Sendable {
     /// `--pending-timeout`, from the server: a message deferred here longer is released with
     /// a failure, as the server releases one deferred in process.
     private var pendingTimeout: Duration = .seconds(10)
+
+    /// When the main thread began what it runs now (nanoseconds of the monotonic clock, plus
+    /// one; 0 when idle), and that event's kind: the handler watchdog's view of it.
+    private let busySince = ManagedAtomic<UInt64>(0)
+    private let busyKind = ManagedAtomic<UInt32>(0)
 
     struct Waiting {
         var socketID: String
@@ -152,20 +159,25 @@ final class RunnerState: @unchecked Sendable {
             // is doing — a hung handler included.
             if count <= 0 { _exit(0) }
             buffer += chunk[0..<count]
+            // What one read brought goes to the main thread at once: woken per message, it
+            // would take them one at a time and answer each in a write of its own.
+            var messages: [RunnerMessage] = []
             do {
-                while let message = try RunnerMessage.decode(from: &buffer, start: &start) {
-                    lock.lock()
-                    if message.kind == .reply {
-                        answers[message.id] = (message.number, message.fields.first ?? [])
-                    } else {
-                        inbox.append(.message(message))
-                    }
-                    lock.broadcast()
-                    lock.unlock()
-                }
+                while let message = try RunnerMessage.decode(from: &buffer, start: &start) { messages.append(message) }
             } catch {
                 exit(2)
             }
+            guard !messages.isEmpty else { continue }
+            lock.lock()
+            for message in messages {
+                if message.kind == .reply {
+                    answers[message.id] = (message.number, message.fields.first ?? [])
+                } else {
+                    inbox.append(.message(message))
+                }
+            }
+            lock.broadcast()
+            lock.unlock()
         }
     }
 
@@ -213,8 +225,15 @@ final class RunnerState: @unchecked Sendable {
             lock.unlock()
             batching = true
             switch item {
-            case .message(let message): handle(message)
-            case .complete(let ticket, let decision, let reason, let ack): completeLocally(ticket, decision, reason, ack)
+            case .message(let message):
+                let timed = message.kind == .event || message.kind == .ackReply
+                if timed { busy(message.kind == .event ? UInt32(truncatingIfNeeded: message.number) : SIO_EVENT_MESSAGE.rawValue) }
+                handle(message)
+                if timed { busySince.store(0, ordering: .releasing) }
+            case .complete(let ticket, let decision, let reason, let ack):
+                busy(SIO_EVENT_MESSAGE.rawValue)
+                completeLocally(ticket, decision, reason, ack)
+                busySince.store(0, ordering: .releasing)
             }
             batching = false
             // Under load, what several events sent goes out in one write.
@@ -223,6 +242,30 @@ final class RunnerState: @unchecked Sendable {
             lock.unlock()
             if !more || batch.count > 65_536 { flush() }
         }
+    }
+
+    // MARK: The handler watchdog
+
+    private func busy(_ kind: UInt32) {
+        busyKind.store(kind, ordering: .relaxed)
+        busySince.store(DispatchTime.now().uptimeNanoseconds + 1, ordering: .releasing)
+    }
+
+    /// `--handler-timeout`, timed here where the handler runs: a thread that tells the server
+    /// (which kills this process) when the main thread has run one event for too long.
+    private func startWatchdog(timeout: UInt64) {
+        let thread = Thread { [self] in
+            let tick = UInt32(min(50_000, max(1_000, timeout / 4_000)))
+            var reported: UInt64 = 0
+            while true {
+                usleep(tick)
+                let since = busySince.load(ordering: .acquiring)
+                guard since != 0, since != reported, DispatchTime.now().uptimeNanoseconds + 1 - since > timeout else { continue }
+                reported = since
+                writeBytes(RunnerMessage(kind: .hung, number: Int64(busyKind.load(ordering: .relaxed))).encoded())
+            }
+        }
+        thread.start()
     }
 
     private func handle(_ message: RunnerMessage) {
@@ -240,9 +283,12 @@ final class RunnerState: @unchecked Sendable {
         func refuse(_ reason: String) {
             write(RunnerMessage(kind: .refused, fields: [Array(reason.utf8)]))
         }
-        guard message.fields.count == 3 else { return refuse("malformed load") }
+        guard message.fields.count == 4 else { return refuse("malformed load") }
         if let milliseconds = Int64(String(decoding: message.fields[2], as: UTF8.self)), milliseconds > 0 {
             pendingTimeout = .milliseconds(milliseconds)
+        }
+        if let milliseconds = UInt64(String(decoding: message.fields[3], as: UTF8.self)), milliseconds > 0 {
+            startWatchdog(timeout: milliseconds * 1_000_000)
         }
         let path = String(decoding: message.fields[0], as: UTF8.self)
         guard let image = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
