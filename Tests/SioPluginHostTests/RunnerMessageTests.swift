@@ -83,9 +83,10 @@ final class RunnerMessageTests: XCTestCase {
         event.request = arena.value(request)
         event.message = arena.value(message)
 
-        let fields = EventFields.encode(event, handlers: [0, 2])
+        let fields = EventFields.encode(event, handlers: [0, 2], request: true)
         let other = CArena()
-        guard let decoded = EventFields.decode(fields, kind: SIO_EVENT_MESSAGE, in: other) else { return XCTFail("not decoded") }
+        let requests = RequestCache()
+        guard let decoded = EventFields.decode(fields, kind: SIO_EVENT_MESSAGE, in: other, requests: requests) else { return XCTFail("not decoded") }
         XCTAssertEqual(decoded.handlers, [0, 2])
         XCTAssertEqual(decoded.socketID, "abc")
         XCTAssertEqual(decoded.event.request!.pointee.path.bytes, Array("/socket.io/".utf8))
@@ -96,6 +97,29 @@ final class RunnerMessageTests: XCTestCase {
         XCTAssertEqual(decodedMessage.ack_id, 3)
         XCTAssertEqual(decodedMessage.attachment_count, 1)
         XCTAssertEqual(decodedMessage.attachments[0].bytes, [0, 1, 2])
-        XCTAssertNil(EventFields.decode(Array(fields.dropLast()), kind: SIO_EVENT_MESSAGE, in: other))
+        XCTAssertNil(EventFields.decode(Array(fields.dropLast()), kind: SIO_EVENT_MESSAGE, in: other, requests: requests))
+
+        // Later events of the socket come without the request: the kept one serves them.
+        let later = EventFields.encode(event, handlers: [1], request: false)
+        XCTAssertLessThan(later.reduce(0) { $0 + $1.count }, fields.reduce(0) { $0 + $1.count })
+        guard let again = EventFields.decode(later, kind: SIO_EVENT_MESSAGE, in: CArena(), requests: requests) else { return XCTFail("not decoded") }
+        XCTAssertEqual(again.event.request!.pointee.headers[0].name.bytes, Array("host".utf8))
+        // Its last event brings the request and is not kept; after `forget` none is left.
+        XCTAssertNotNil(EventFields.decode(fields, kind: SIO_EVENT_FINISH, in: CArena(), requests: requests))
+        requests.forget("abc")
+        XCTAssertEqual(requests.count, 0)
+        XCTAssertNil(EventFields.decode(later, kind: SIO_EVENT_MESSAGE, in: CArena(), requests: requests), "no request, none kept")
+    }
+
+    func testABrokenRequestFieldMakesNoEvent() {
+        let arena = CArena()
+        var event = sio_event()
+        event.struct_size = MemoryLayout<sio_event>.size
+        event.socket_id = arena.buf("abc")
+        var fields = EventFields.encode(event, handlers: [0], request: false)
+        for broken: [UInt8] in [[1], RunnerMessage.pack([[1], [2], [3]]), RunnerMessage.pack([[1], [2], [3], [4], [5]])] {
+            fields[3] = broken
+            XCTAssertNil(EventFields.decode(fields, kind: SIO_EVENT_MESSAGE, in: arena, requests: RequestCache()))
+        }
     }
 }

@@ -4,27 +4,25 @@ import CSioPlugin
 /// the in-process dispatch filled, the runner rebuilds a `sio_event` in an arena of its own.
 enum EventFields {
     private enum Index: Int, CaseIterable {
-        case handlers, socketID, nsp, method, path, query, remote, headers, channel, auth, error, reason
+        case handlers, socketID, nsp, request, channel, auth, error, reason
         case messageEvent, argsJSON, attachments, ackID
     }
 
-    /// `handlers`: the runner's handler indexes to call, in order.
-    static func encode(_ event: sio_event, handlers: [Int]) -> [[UInt8]] {
+    /// `handlers`: the runner's handler indexes to call, in order. `request`: whether the
+    /// socket's request goes too; a runner process keeps it from the socket's first event on
+    /// (`RequestCache`), which spares every message the headers.
+    static func encode(_ event: sio_event, handlers: [Int], request: Bool) -> [[UInt8]] {
         var fields = [[UInt8]](repeating: [], count: Index.allCases.count)
         fields[Index.handlers.rawValue] = Array(handlers.map(String.init).joined(separator: ",").utf8)
         fields[Index.socketID.rawValue] = event.socket_id.bytes
         fields[Index.nsp.rawValue] = event.nsp.bytes
-        if let request = event.request?.pointee {
-            fields[Index.method.rawValue] = request.method.bytes
-            fields[Index.path.rawValue] = request.path.bytes
-            fields[Index.query.rawValue] = request.query.bytes
-            fields[Index.remote.rawValue] = request.remote_addr.bytes
-            var headers: [[UInt8]] = []
+        if request, let request = event.request?.pointee {
+            var parts = [request.method.bytes, request.path.bytes, request.query.bytes, request.remote_addr.bytes]
             for index in 0..<request.header_count {
-                headers.append(request.headers[index].name.bytes)
-                headers.append(request.headers[index].value.bytes)
+                parts.append(request.headers[index].name.bytes)
+                parts.append(request.headers[index].value.bytes)
             }
-            fields[Index.headers.rawValue] = RunnerMessage.pack(headers)
+            fields[Index.request.rawValue] = RunnerMessage.pack(parts)
         }
         fields[Index.channel.rawValue] = event.channel.bytes
         fields[Index.auth.rawValue] = event.auth_json.bytes
@@ -46,32 +44,22 @@ enum EventFields {
         var namespace: String
     }
 
-    /// The event in `arena`; nil for fields that do not make one.
-    static func decode(_ fields: [[UInt8]], kind: sio_event_kind, in arena: CArena) -> Decoded? {
+    /// The event in `arena`; nil for fields that do not make one (or a request neither sent
+    /// nor kept in `requests`).
+    static func decode(_ fields: [[UInt8]], kind: sio_event_kind, in arena: CArena, requests: RequestCache) -> Decoded? {
         guard fields.count == Index.allCases.count else { return nil }
         func field(_ index: Index) -> [UInt8] { fields[index.rawValue] }
         let handlers = String(decoding: field(.handlers), as: UTF8.self).split(separator: ",").compactMap { Int($0) }
+        let socketID = String(decoding: field(.socketID), as: UTF8.self)
+        // A socket's last event brings its request along and is not kept.
+        guard let request = requests.resolve(field(.request), socketID: socketID, keep: kind != SIO_EVENT_FINISH, eventArena: arena)
+        else { return nil }
         var event = sio_event()
         event.struct_size = MemoryLayout<sio_event>.size
         event.kind = kind
         event.socket_id = arena.buf(field(.socketID))
         event.nsp = arena.buf(field(.nsp))
-        var request = sio_request()
-        request.struct_size = MemoryLayout<sio_request>.size
-        request.method = arena.buf(field(.method))
-        request.path = arena.buf(field(.path))
-        request.query = arena.buf(field(.query))
-        request.remote_addr = arena.buf(field(.remote))
-        let headers = RunnerMessage.unpack(field(.headers)) ?? []
-        var pairs: [sio_header] = []
-        var index = 0
-        while index + 1 < headers.count {
-            pairs.append(sio_header(name: arena.buf(headers[index]), value: arena.buf(headers[index + 1])))
-            index += 2
-        }
-        request.headers = arena.array(pairs)
-        request.header_count = pairs.count
-        event.request = arena.value(request)
+        event.request = request
         event.channel = arena.buf(field(.channel))
         event.auth_json = arena.buf(field(.auth))
         event.error = arena.buf(field(.error))
@@ -87,7 +75,44 @@ enum EventFields {
             message.ack_id = Int64(String(decoding: field(.ackID), as: UTF8.self)) ?? -1
             event.message = arena.value(message)
         }
-        return Decoded(event: event, handlers: handlers, socketID: String(decoding: field(.socketID), as: UTF8.self),
-                       namespace: String(decoding: field(.nsp), as: UTF8.self))
+        return Decoded(event: event, handlers: handlers, socketID: socketID, namespace: String(decoding: field(.nsp), as: UTF8.self))
+    }
+
+    /// A packed request field as a `sio_request` in `arena`; nil for a malformed one.
+    fileprivate static func request(_ field: [UInt8], in arena: CArena) -> UnsafePointer<sio_request>? {
+        guard let parts = RunnerMessage.unpack(field), parts.count >= 4, parts.count % 2 == 0 else { return nil }
+        var request = sio_request()
+        request.struct_size = MemoryLayout<sio_request>.size
+        request.method = arena.buf(parts[0])
+        request.path = arena.buf(parts[1])
+        request.query = arena.buf(parts[2])
+        request.remote_addr = arena.buf(parts[3])
+        let headers = stride(from: 4, to: parts.count, by: 2).map { sio_header(name: arena.buf(parts[$0]), value: arena.buf(parts[$0 + 1])) }
+        request.headers = arena.array(headers)
+        request.header_count = headers.count
+        return arena.value(request)
+    }
+}
+
+/// The runner's copy of each socket's request, from the socket's first event to the server's
+/// `forget` (the socket finished): a request is immutable, so it crosses the socket once.
+final class RequestCache {
+    private var entries: [String: (arena: CArena, request: UnsafePointer<sio_request>)] = [:]
+
+    var count: Int { entries.count }
+
+    /// The request `field` brings (kept for later events when `keep`, else in `eventArena`),
+    /// or the one kept when it brings none.
+    func resolve(_ field: [UInt8], socketID: String, keep: Bool, eventArena: CArena) -> UnsafePointer<sio_request>? {
+        guard !field.isEmpty else { return entries[socketID]?.request }
+        guard keep else { return EventFields.request(field, in: eventArena) }
+        let arena = CArena()
+        guard let request = EventFields.request(field, in: arena) else { return nil }
+        entries[socketID] = (arena, request)
+        return request
+    }
+
+    func forget(_ socketID: String) {
+        entries[socketID] = nil
     }
 }

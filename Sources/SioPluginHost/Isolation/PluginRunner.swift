@@ -79,7 +79,8 @@ final class PluginRunner: @unchecked Sendable {
         let pid: pid_t
         let fd: Int32
         let outbox = NSCondition()
-        var pending: [[UInt8]] = []
+        /// Encoded messages not yet written: the writer takes them all in one write.
+        var pending: [UInt8] = []
         var closed = false
         /// The answer to `load` or `retire`, for the thread that waits for it.
         var handshake: RunnerMessage?
@@ -87,6 +88,8 @@ final class PluginRunner: @unchecked Sendable {
         var retiring = false
         /// Killed for `--handler-timeout`: said so in the log.
         var hung = false
+        /// Sockets whose request this process has (`RequestCache`); under the runner's `lock`.
+        var requestsSent = Set<String>()
 
         init(pid: pid_t, fd: Int32) {
             self.pid = pid
@@ -106,7 +109,7 @@ final class PluginRunner: @unchecked Sendable {
             outbox.lock()
             defer { outbox.unlock() }
             guard !closed else { return }
-            pending.append(message.encoded())
+            message.encode(into: &pending)
             guard let loop, loop.inEventLoop else {
                 outbox.signal()
                 return
@@ -259,19 +262,17 @@ final class PluginRunner: @unchecked Sendable {
                 process.outbox.unlock()
                 return
             }
-            let batch = process.pending
-            process.pending = []
+            var bytes: [UInt8] = []
+            swap(&bytes, &process.pending)
             process.outbox.unlock()
-            for bytes in batch {
-                var offset = 0
-                while offset < bytes.count {
-                    let written = bytes.withUnsafeBytes { write(process.fd, $0.baseAddress! + offset, bytes.count - offset) }
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        return  // the reader sees the end and handles it
-                    }
-                    offset += written
+            var offset = 0
+            while offset < bytes.count {
+                let written = bytes.withUnsafeBytes { write(process.fd, $0.baseAddress! + offset, bytes.count - offset) }
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return  // the reader sees the end and handles it
                 }
+                offset += written
             }
         }
     }
@@ -472,10 +473,12 @@ final class PluginRunner: @unchecked Sendable {
             switch status {
             case .serving:
                 guard let process else { return false }
-                enqueue(EventFields.encode(event, handlers: indexes), flight: flight, to: process)
+                let withRequest = kind == SIO_EVENT_FINISH || process.requestsSent.insert(socket.id).inserted
+                enqueue(EventFields.encode(event, handlers: indexes, request: withRequest), flight: flight, to: process)
                 return true
             case .switching:
-                held.append(Held(fields: EventFields.encode(event, handlers: []), kind: kind, flight: flight, channels: channels()))
+                held.append(Held(fields: EventFields.encode(event, handlers: [], request: true), kind: kind, flight: flight,
+                                 channels: channels()))
                 return true
             default:
                 return false
@@ -561,6 +564,7 @@ final class PluginRunner: @unchecked Sendable {
                 let indexes = handlerIndexes(for: event.kind) { pattern in event.channels.map { pattern.matchesAny($0) } ?? true }
                 guard !indexes.isEmpty else { continue }
                 event.fields[0] = Array(indexes.map(String.init).joined(separator: ",").utf8)
+                if event.kind != SIO_EVENT_FINISH { process.requestsSent.insert(event.flight.socket.id) }
                 enqueue(event.fields, flight: event.flight, to: process)
             }
             return []
@@ -581,6 +585,9 @@ final class PluginRunner: @unchecked Sendable {
                 && (flight.ticket != 0 || flight.kind == SIO_EVENT_MESSAGE) {
                 if flight.ticket != 0 { inFlight[id] = nil }
                 process.enqueue(RunnerMessage(kind: .cancel, id: id))
+            }
+            if process.requestsSent.remove(socket.id) != nil {
+                process.enqueue(RunnerMessage(kind: .forget, fields: [Array(socket.id.utf8)]))
             }
         }
     }

@@ -21,6 +21,9 @@ struct RunnerMessage: Equatable, Sendable {
         case retire = 5
         /// id: an event whose socket is gone: the plugin's tickets for it are void.
         case cancel = 6
+        /// fields: [socket id]: the socket finished; the runner drops the request it kept
+        /// (`RequestCache`), in order behind the socket's events it holds.
+        case forget = 7
 
         // Runner → server.
         /// fields: [name, version, abi "major.minor", then per handler "kind:pattern"] where an
@@ -51,20 +54,25 @@ struct RunnerMessage: Equatable, Sendable {
     static let maximumLength = 256 << 20
 
     func encoded() -> [UInt8] {
-        var body: [UInt8] = []
-        body.reserveCapacity(21 + fields.reduce(0) { $0 + 4 + $1.count })
-        body.append(kind.rawValue)
-        Self.append(id, to: &body)
-        Self.append(UInt64(bitPattern: number), to: &body)
-        Self.append(UInt32(fields.count), to: &body)
+        var bytes: [UInt8] = []
+        encode(into: &bytes)
+        return bytes
+    }
+
+    /// Appends the message to `bytes`: an outbox takes several without a copy each.
+    func encode(into bytes: inout [UInt8]) {
+        let length = 21 + fields.reduce(0) { $0 + 4 + $1.count }
+        // Only for a fresh array: reserving on every append would defeat the doubling growth.
+        if bytes.isEmpty { bytes.reserveCapacity(4 + length) }
+        Self.append(UInt32(length), to: &bytes)
+        bytes.append(kind.rawValue)
+        Self.append(id, to: &bytes)
+        Self.append(UInt64(bitPattern: number), to: &bytes)
+        Self.append(UInt32(fields.count), to: &bytes)
         for field in fields {
-            Self.append(UInt32(field.count), to: &body)
-            body += field
+            Self.append(UInt32(field.count), to: &bytes)
+            bytes += field
         }
-        var framed: [UInt8] = []
-        framed.reserveCapacity(4 + body.count)
-        Self.append(UInt32(body.count), to: &framed)
-        return framed + body
     }
 
     enum DecodeError: Error, Equatable {

@@ -90,6 +90,7 @@ final class RunnerState: @unchecked Sendable {
     /// held, in order, as the server holds a socket behind an in-process deferral.
     private var heldBySocket: [String: [RunnerMessage]] = [:]
     private var waitingSockets: Set<String> = []
+    private let requests = RequestCache()
 
     /// `--pending-timeout`, from the server: a message deferred here longer is released with
     /// a failure, as the server releases one deferred in process.
@@ -275,6 +276,13 @@ final class RunnerState: @unchecked Sendable {
         case .ackReply: callBack(message)
         case .retire: retire()
         case .cancel: cancel(message.id)
+        case .forget:
+            let socketID = String(decoding: message.fields.first ?? [], as: UTF8.self)
+            if waitingSockets.contains(socketID) {
+                heldBySocket[socketID, default: []].append(message)
+            } else {
+                requests.forget(socketID)
+            }
         default: break
         }
     }
@@ -360,7 +368,7 @@ final class RunnerState: @unchecked Sendable {
         let deferrable = kind == SIO_EVENT_CONNECT || kind == SIO_EVENT_SUBSCRIBE || kind == SIO_EVENT_MESSAGE
         let scope = open(eventID: message.id, kind: kind, deferrable: deferrable)
         defer { self.scope = nil }
-        guard var decoded = EventFields.decode(message.fields, kind: kind, in: scope.arena) else {
+        guard var decoded = EventFields.decode(message.fields, kind: kind, in: scope.arena, requests: requests) else {
             write(RunnerMessage(kind: .done, id: message.id, number: Int64(SIO_FAIL), fields: [Array("malformed event".utf8), []]))
             return
         }
@@ -464,7 +472,11 @@ final class RunnerState: @unchecked Sendable {
         while !waitingSockets.contains(socketID), var queue = heldBySocket[socketID], !queue.isEmpty {
             let next = queue.removeFirst()
             heldBySocket[socketID] = queue.isEmpty ? nil : queue
-            dispatch(next)
+            if next.kind == .forget {
+                requests.forget(socketID)
+            } else {
+                dispatch(next)
+            }
         }
     }
 
