@@ -149,7 +149,7 @@ struct JSONParser {
             if byte == UInt8(ascii: "\"") {
                 let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
-                guard let string = String(validating: slice, as: UTF8.self) else { throw .invalidUTF8 }
+                guard let string = UTF8Text.string(slice) else { throw .invalidUTF8 }
                 return string
             }
             if byte == UInt8(ascii: "\\") { break }
@@ -162,7 +162,7 @@ struct JSONParser {
             switch byte {
             case UInt8(ascii: "\""):
                 index += 1
-                guard let string = String(validating: scalars, as: UTF8.self) else { throw .invalidUTF8 }
+                guard let string = scalars.withUnsafeBufferPointer({ UTF8Text.string($0) }) else { throw .invalidUTF8 }
                 return string
             case UInt8(ascii: "\\"):
                 index += 1

@@ -30,9 +30,14 @@ final class JSONTests: XCTestCase {
     }
 
     func testRejectsInvalidUTF8() {
-        XCTAssertThrowsError(try JSONValue(parsing: [0x22, 0xC3, 0x28, 0x22])) { error in
-            XCTAssertEqual(error as? CodecError, .invalidUTF8)
+        // After ASCII, at the end, alone, and a truncated four-byte sequence.
+        for bytes: [UInt8] in [[0x22, 0xC3, 0x28, 0x22], [0x22, 0x61, 0x62, 0xFF, 0x22], [0x22, 0x80, 0x22],
+                               [0x22, 0x61, 0xF0, 0x9F, 0x98, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22]] {
+            XCTAssertThrowsError(try JSONValue(parsing: bytes), "accepted \(bytes)") { error in
+                XCTAssertEqual(error as? CodecError, .invalidUTF8)
+            }
         }
+        XCTAssertEqual(try JSONValue(parsing: Array(#"["ascii","é😀"]"#.utf8)), ["ascii", "é😀"])
     }
 
     func testBoundsNesting() {

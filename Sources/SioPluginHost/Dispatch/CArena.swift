@@ -1,4 +1,5 @@
 import CSioPlugin
+import SocketIOCodec
 
 /// Memory for the host-owned buffers of one event: everything a handler may read lives here
 /// and is freed in one go when the handler returns (the "host-owned, event" lifetime of the ABI).
@@ -59,6 +60,6 @@ extension sio_buf {
 
     var string: String? {
         guard let ptr, len > 0 else { return "" }
-        return String(validating: UnsafeRawBufferPointer(start: ptr, count: len), as: UTF8.self)
+        return UTF8Text.string(UnsafeRawBufferPointer(start: ptr, count: len))
     }
 }

@@ -31,7 +31,8 @@ final class PluginRunner: @unchecked Sendable {
     private var timers: [CoreMetrics.Timer] = []
     private var errorCounters: [Counter] = []
 
-    struct InFlight {
+    /// `@unchecked Sendable`: it goes to the socket's loop, the only place its state is touched.
+    struct InFlight: @unchecked Sendable {
         let socket: Socket
         let state: SocketState?
         let kind: sio_event_kind
