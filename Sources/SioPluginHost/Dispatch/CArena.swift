@@ -3,11 +3,41 @@ import SocketIOCodec
 
 /// Memory for the host-owned buffers of one event: everything a handler may read lives here
 /// and is freed in one go when the handler returns (the "host-owned, event" lifetime of the ABI).
+///
+/// Allocation bumps through chunks: an event's dozen buffers and structs cost one `malloc`,
+/// not one each. Everything stored here is a C value or bytes, so nothing is deinitialised.
 final class CArena {
-    private var blocks: [UnsafeMutableRawPointer] = []
+    private static let chunkSize = 1024
+    private var first: UnsafeMutableRawPointer?
+    private var more: [UnsafeMutableRawPointer] = []
+    private var cursor: UnsafeMutableRawPointer?
+    private var left = 0
 
     deinit {
-        for block in blocks { block.deallocate() }
+        first?.deallocate()
+        for block in more { block.deallocate() }
+    }
+
+    private func allocate(_ size: Int, alignment: Int) -> UnsafeMutableRawPointer {
+        if let cursor {
+            let aligned = cursor.alignedUp(toMultipleOf: alignment)
+            let needed = (aligned - cursor) + size
+            if needed <= left {
+                self.cursor = aligned + size
+                left -= needed
+                return aligned
+            }
+        }
+        if size > Self.chunkSize / 2 {
+            let block = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: max(alignment, 16))
+            more.append(block)
+            return block
+        }
+        let chunk = UnsafeMutableRawPointer.allocate(byteCount: Self.chunkSize, alignment: 16)
+        if first == nil { first = chunk } else { more.append(chunk) }
+        cursor = chunk + size
+        left = Self.chunkSize - size
+        return chunk
     }
 
     func buf(_ string: String) -> sio_buf {
@@ -22,25 +52,23 @@ final class CArena {
 
     func buf(_ bytes: UnsafeRawBufferPointer) -> sio_buf {
         guard bytes.count > 0 else { return sio_buf(ptr: nil, len: 0) }
-        let block = UnsafeMutableRawPointer.allocate(byteCount: bytes.count + 1, alignment: 1)
+        let block = allocate(bytes.count + 1, alignment: 1)
         block.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
         block.storeBytes(of: 0, toByteOffset: bytes.count, as: UInt8.self)  // NUL, for C convenience
-        blocks.append(block)
         return sio_buf(ptr: block.assumingMemoryBound(to: CChar.self), len: bytes.count)
     }
 
     func array<T>(_ values: [T]) -> UnsafePointer<T>? {
         guard !values.isEmpty else { return nil }
-        let block = UnsafeMutablePointer<T>.allocate(capacity: values.count)
+        let block = allocate(MemoryLayout<T>.stride * values.count, alignment: MemoryLayout<T>.alignment)
+            .bindMemory(to: T.self, capacity: values.count)
         block.initialize(from: values, count: values.count)
-        blocks.append(UnsafeMutableRawPointer(block))
         return UnsafePointer(block)
     }
 
     func value<T>(_ value: T) -> UnsafePointer<T> {
-        let block = UnsafeMutablePointer<T>.allocate(capacity: 1)
+        let block = allocate(MemoryLayout<T>.stride, alignment: MemoryLayout<T>.alignment).bindMemory(to: T.self, capacity: 1)
         block.initialize(to: value)
-        blocks.append(UnsafeMutableRawPointer(block))
         return UnsafePointer(block)
     }
 }

@@ -13,7 +13,7 @@ enum EventFields {
     /// (`RequestCache`), which spares every message the headers.
     static func encode(_ event: sio_event, handlers: [Int], request: Bool) -> [[UInt8]] {
         var fields = [[UInt8]](repeating: [], count: Index.allCases.count)
-        fields[Index.handlers.rawValue] = Array(handlers.map(String.init).joined(separator: ",").utf8)
+        fields[Index.handlers.rawValue] = handlersField(handlers)
         fields[Index.socketID.rawValue] = event.socket_id.bytes
         fields[Index.nsp.rawValue] = event.nsp.bytes
         if request, let request = event.request?.pointee {
@@ -37,6 +37,17 @@ enum EventFields {
         return fields
     }
 
+    /// The handler indexes, two bytes each (little-endian).
+    static func handlersField(_ indexes: [Int]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(2 * indexes.count)
+        for index in indexes {
+            bytes.append(UInt8(truncatingIfNeeded: index))
+            bytes.append(UInt8(truncatingIfNeeded: index >> 8))
+        }
+        return bytes
+    }
+
     struct Decoded {
         var event: sio_event
         var handlers: [Int]
@@ -49,7 +60,9 @@ enum EventFields {
     static func decode(_ fields: [[UInt8]], kind: sio_event_kind, in arena: CArena, requests: RequestCache) -> Decoded? {
         guard fields.count == Index.allCases.count else { return nil }
         func field(_ index: Index) -> [UInt8] { fields[index.rawValue] }
-        let handlers = String(decoding: field(.handlers), as: UTF8.self).split(separator: ",").compactMap { Int($0) }
+        let handlerBytes = field(.handlers)
+        guard handlerBytes.count % 2 == 0 else { return nil }
+        let handlers = stride(from: 0, to: handlerBytes.count, by: 2).map { Int(handlerBytes[$0]) | Int(handlerBytes[$0 + 1]) << 8 }
         let socketID = String(decoding: field(.socketID), as: UTF8.self)
         // A socket's last event brings its request along and is not kept.
         guard let request = requests.resolve(field(.request), socketID: socketID, keep: kind != SIO_EVENT_FINISH, eventArena: arena)

@@ -342,10 +342,14 @@ final class PluginRunner: @unchecked Sendable {
             let (flight, timer, errors) = found
             timer?.recordNanoseconds((ContinuousClock.now - flight.started).nanoseconds)
             if message.number != Int64(SIO_OK) { errors?.increment() }
+            // A message handled without an ack or an error, the common case, needs nothing
+            // more on the socket's loop.
+            let ack = message.fields.count > 1 ? message.fields[1] : []
+            guard flight.ticket != 0 || message.number != Int64(SIO_OK) || !ack.isEmpty else { return }
             work.add(flight.socket.eventLoop) { [self] in
                 host.isolatedEventDone(flight, runner: self, status: sio_status(truncatingIfNeeded: message.number),
                                        reason: message.fields.first.map { String(decoding: $0, as: UTF8.self) } ?? "",
-                                       ack: message.fields.count > 1 ? message.fields[1] : [])
+                                       ack: ack)
             }
         case .call:
             let call = RunnerCall(rawValue: message.number & 0xffff_ffff)
@@ -564,7 +568,7 @@ final class PluginRunner: @unchecked Sendable {
             for var event in waiting {
                 let indexes = handlerIndexes(for: event.kind) { pattern in event.channels.map { pattern.matchesAny($0) } ?? true }
                 guard !indexes.isEmpty else { continue }
-                event.fields[0] = Array(indexes.map(String.init).joined(separator: ",").utf8)
+                event.fields[0] = EventFields.handlersField(indexes)
                 if event.kind != SIO_EVENT_FINISH { process.requestsSent.insert(event.flight.socket.id) }
                 enqueue(event.fields, flight: event.flight, to: process)
             }

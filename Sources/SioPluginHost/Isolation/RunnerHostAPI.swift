@@ -16,6 +16,8 @@ enum RunnerHostAPI {
             let state = RunnerState.shared
             guard plugin == RunnerState.pluginHandle, let handler else { return SIO_ERR_INVALID }
             guard state.initialising else { return SIO_ERR_STATE }
+            // Events name their handlers in two bytes (`EventFields.handlersField`).
+            guard state.handlers.count < Int(UInt16.max) else { return SIO_ERR_INVALID }
             // Kinds and patterns are checked by the server, which refuses the load with the reason.
             state.handlers.append((kind, pattern.map { String(cString: $0) }, handler, userData))
             return SIO_OK
