@@ -12,27 +12,35 @@ enum EventFields {
     /// socket's request goes too; a runner process keeps it from the socket's first event on
     /// (`RequestCache`), which spares every message the headers.
     static func encode(_ event: sio_event, handlers: [Int], request: Bool) -> [[UInt8]] {
-        var fields = [[UInt8]](repeating: [], count: Index.allCases.count)
-        fields[Index.handlers.rawValue] = handlersField(handlers)
-        fields[Index.socketID.rawValue] = event.socket_id.bytes
-        fields[Index.nsp.rawValue] = event.nsp.bytes
+        fields(event, handlers: handlers, request: request).map(\.bytes)
+    }
+
+    /// The same, pointing into `event`'s buffers: valid while they are.
+    static func fields(_ event: sio_event, handlers: [Int], request: Bool) -> [RunnerMessage.Field] {
+        var fields = [RunnerMessage.Field](repeating: .bytes([]), count: Index.allCases.count)
+        func set(_ index: Index, _ buf: sio_buf) { fields[index.rawValue] = .raw(buf.raw) }
+        fields[Index.handlers.rawValue] = .bytes(handlersField(handlers))
+        set(.socketID, event.socket_id)
+        set(.nsp, event.nsp)
         if request, let request = event.request?.pointee {
             var parts = [request.method.bytes, request.path.bytes, request.query.bytes, request.remote_addr.bytes]
             for index in 0..<request.header_count {
                 parts.append(request.headers[index].name.bytes)
                 parts.append(request.headers[index].value.bytes)
             }
-            fields[Index.request.rawValue] = RunnerMessage.pack(parts)
+            fields[Index.request.rawValue] = .bytes(RunnerMessage.pack(parts))
         }
-        fields[Index.channel.rawValue] = event.channel.bytes
-        fields[Index.auth.rawValue] = event.auth_json.bytes
-        fields[Index.error.rawValue] = event.error.bytes
-        fields[Index.reason.rawValue] = event.reason.bytes
+        set(.channel, event.channel)
+        set(.auth, event.auth_json)
+        set(.error, event.error)
+        set(.reason, event.reason)
         if let message = event.message?.pointee {
-            fields[Index.messageEvent.rawValue] = message.event.bytes
-            fields[Index.argsJSON.rawValue] = message.args_json.bytes
-            fields[Index.attachments.rawValue] = RunnerMessage.pack((0..<message.attachment_count).map { message.attachments[$0].bytes })
-            fields[Index.ackID.rawValue] = Array(String(message.ack_id).utf8)
+            set(.messageEvent, message.event)
+            set(.argsJSON, message.args_json)
+            if message.attachment_count > 0 {
+                fields[Index.attachments.rawValue] = .bytes(RunnerMessage.pack((0..<message.attachment_count).map { message.attachments[$0].bytes }))
+            }
+            fields[Index.ackID.rawValue] = .bytes(Array(String(message.ack_id).utf8))
         }
         return fields
     }

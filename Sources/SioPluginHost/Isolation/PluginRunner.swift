@@ -107,10 +107,14 @@ final class PluginRunner: @unchecked Sendable {
         /// on a shared core after every event, which halved the messages per flush.
         /// `loop`: the sending socket's, when this runs on it.
         func enqueue(_ message: RunnerMessage, loop: EventLoop? = nil) {
+            enqueue(loop: loop) { message.encode(into: &$0) }
+        }
+
+        func enqueue(loop: EventLoop?, _ encode: (inout [UInt8]) -> Void) {
             outbox.lock()
             defer { outbox.unlock() }
             guard !closed else { return }
-            message.encode(into: &pending)
+            encode(&pending)
             guard let loop, loop.inEventLoop else {
                 outbox.signal()
                 return
@@ -121,8 +125,40 @@ final class PluginRunner: @unchecked Sendable {
             loop.execute { [self] in
                 outbox.lock()
                 wakingLoops.removeAll { $0 == key }
-                outbox.signal()
+                writeFromLoop()
                 outbox.unlock()
+            }
+        }
+
+        /// Whether the writer thread or a loop is writing now: one at a time keeps the order.
+        var writing = false
+
+        /// At the end of a loop's tick, under `outbox`: what fits in the socket's buffer is
+        /// written from here, without waking the writer thread (a context switch each tick on
+        /// a shared core); what does not fit, the writer thread writes.
+        private func writeFromLoop() {
+            guard !writing, !closed, !pending.isEmpty else {
+                outbox.signal()
+                return
+            }
+            writing = true
+            var bytes: [UInt8] = []
+            swap(&bytes, &pending)
+            outbox.unlock()
+            var offset = 0
+            while offset < bytes.count {
+                let written = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    break  // full (or gone: the writer thread and the reader see to that)
+                }
+                offset += written
+            }
+            outbox.lock()
+            writing = false
+            if offset < bytes.count {
+                pending = Array(bytes[offset...]) + pending
+                outbox.signal()
             }
         }
     }
@@ -258,14 +294,20 @@ final class PluginRunner: @unchecked Sendable {
     private func writeLoop(_ process: Process) {
         while true {
             process.outbox.lock()
-            while process.pending.isEmpty, !process.closed { process.outbox.wait() }
+            while process.pending.isEmpty || process.writing, !process.closed { process.outbox.wait() }
             if process.closed {
                 process.outbox.unlock()
                 return
             }
             var bytes: [UInt8] = []
             swap(&bytes, &process.pending)
+            process.writing = true
             process.outbox.unlock()
+            defer {
+                process.outbox.lock()
+                process.writing = false
+                process.outbox.unlock()
+            }
             var offset = 0
             while offset < bytes.count {
                 let written = bytes.withUnsafeBytes { write(process.fd, $0.baseAddress! + offset, bytes.count - offset) }
@@ -479,7 +521,7 @@ final class PluginRunner: @unchecked Sendable {
             case .serving:
                 guard let process else { return false }
                 let withRequest = kind == SIO_EVENT_FINISH || process.requestsSent.insert(socket.id).inserted
-                enqueue(EventFields.encode(event, handlers: indexes, request: withRequest), flight: flight, to: process)
+                enqueue(EventFields.fields(event, handlers: indexes, request: withRequest), flight: flight, to: process)
                 return true
             case .switching:
                 held.append(Held(fields: EventFields.encode(event, handlers: [], request: true), kind: kind, flight: flight,
@@ -492,12 +534,13 @@ final class PluginRunner: @unchecked Sendable {
     }
 
     /// Under `lock`.
-    private func enqueue(_ fields: [[UInt8]], flight: InFlight, to process: Process) {
+    private func enqueue(_ fields: [RunnerMessage.Field], flight: InFlight, to process: Process) {
         let id = nextEventID
         nextEventID += 1
         inFlight[id] = flight
-        process.enqueue(RunnerMessage(kind: .event, id: id, number: Int64(flight.kind.rawValue), fields: fields),
-                        loop: flight.socket.eventLoop)
+        process.enqueue(loop: flight.socket.eventLoop) { bytes in
+            RunnerMessage.encode(kind: .event, id: id, number: Int64(flight.kind.rawValue), fields: fields, into: &bytes)
+        }
     }
 
     // MARK: Reloading
@@ -570,7 +613,7 @@ final class PluginRunner: @unchecked Sendable {
                 guard !indexes.isEmpty else { continue }
                 event.fields[0] = EventFields.handlersField(indexes)
                 if event.kind != SIO_EVENT_FINISH { process.requestsSent.insert(event.flight.socket.id) }
-                enqueue(event.fields, flight: event.flight, to: process)
+                enqueue(event.fields.map { .bytes($0) }, flight: event.flight, to: process)
             }
             return []
         }

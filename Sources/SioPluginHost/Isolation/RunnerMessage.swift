@@ -61,18 +61,55 @@ struct RunnerMessage: Equatable, Sendable {
 
     /// Appends the message to `bytes`: an outbox takes several without a copy each.
     func encode(into bytes: inout [UInt8]) {
-        let length = 21 + fields.reduce(0) { $0 + 4 + $1.count }
-        // Only for a fresh array: reserving on every append would defeat the doubling growth.
-        if bytes.isEmpty { bytes.reserveCapacity(4 + length) }
-        Self.append(UInt32(length), to: &bytes)
-        bytes.append(kind.rawValue)
-        Self.append(id, to: &bytes)
-        Self.append(UInt64(bitPattern: number), to: &bytes)
-        Self.append(UInt32(fields.count), to: &bytes)
+        Self.header(kind: kind, id: id, number: number, fields: fields.lazy.map(\.count), into: &bytes)
         for field in fields {
             Self.append(UInt32(field.count), to: &bytes)
             bytes += field
         }
+    }
+
+    /// A field written from where it lies: an event is encoded without an array per field.
+    enum Field {
+        case bytes([UInt8])
+        /// Valid for the call to `encode` (an event's arena).
+        case raw(UnsafeRawBufferPointer)
+
+        var count: Int {
+            switch self {
+            case .bytes(let bytes): return bytes.count
+            case .raw(let raw): return raw.count
+            }
+        }
+
+        var bytes: [UInt8] {
+            switch self {
+            case .bytes(let bytes): return bytes
+            case .raw(let raw): return Array(raw)
+            }
+        }
+    }
+
+    /// Appends the message these make to `bytes`.
+    static func encode(kind: Kind, id: UInt64, number: Int64, fields: [Field], into bytes: inout [UInt8]) {
+        header(kind: kind, id: id, number: number, fields: fields.lazy.map(\.count), into: &bytes)
+        for field in fields {
+            append(UInt32(field.count), to: &bytes)
+            switch field {
+            case .bytes(let field): bytes += field
+            case .raw(let raw): bytes.append(contentsOf: raw)
+            }
+        }
+    }
+
+    private static func header(kind: Kind, id: UInt64, number: Int64, fields sizes: some Collection<Int>, into bytes: inout [UInt8]) {
+        let length = 21 + sizes.reduce(0) { $0 + 4 + $1 }
+        // Only for a fresh array: reserving on every append would defeat the doubling growth.
+        if bytes.isEmpty { bytes.reserveCapacity(4 + length) }
+        append(UInt32(length), to: &bytes)
+        bytes.append(kind.rawValue)
+        append(id, to: &bytes)
+        append(UInt64(bitPattern: number), to: &bytes)
+        append(UInt32(sizes.count), to: &bytes)
     }
 
     enum DecodeError: Error, Equatable {
