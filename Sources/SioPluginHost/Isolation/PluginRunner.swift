@@ -54,7 +54,7 @@ final class PluginRunner: @unchecked Sendable {
 
     private let lock = NIOLock()
     private var process: Process?
-    private var inFlight: [UInt64: InFlight] = [:]
+    private var inFlight = InFlightTable<InFlight>()
     private var nextEventID: UInt64 = 1
     private var crashes: [ContinuousClock.Instant] = []
     /// What the plugin handed over last (a reload's retire): a restart begins from it.
@@ -377,7 +377,7 @@ final class PluginRunner: @unchecked Sendable {
             process.outbox.unlock()
         case .done:
             guard let found = lock.withLock({ () -> (InFlight, CoreMetrics.Timer?, Counter?)? in
-                guard let flight = inFlight.removeValue(forKey: message.id) else { return nil }
+                guard let flight = inFlight.remove(message.id) else { return nil }
                 let kind = Int(flight.kind.rawValue)
                 return (flight, timers.indices.contains(kind) ? timers[kind] : nil, errorCounters.indices.contains(kind) ? errorCounters[kind] : nil)
             }) else { return }
@@ -438,8 +438,8 @@ final class PluginRunner: @unchecked Sendable {
         while waitpid(process.pid, &raw, 0) < 0 && errno == EINTR {}
         let (lost, wasServing) = lock.withLock { () -> ([InFlight], Bool) in
             guard self.process === process, !process.retiring else { return ([], false) }
-            let lost = inFlight.values.sorted { $0.started < $1.started }
-            inFlight = [:]
+            let lost = inFlight.all.map(\.element).sorted { $0.started < $1.started }
+            inFlight.removeAll()
             let wasServing = status == .serving
             if wasServing { status = .restarting }
             return (lost, wasServing)
@@ -537,7 +537,7 @@ final class PluginRunner: @unchecked Sendable {
     private func enqueue(_ fields: [RunnerMessage.Field], flight: InFlight, to process: Process) {
         let id = nextEventID
         nextEventID += 1
-        inFlight[id] = flight
+        inFlight.insert(flight, id: id)
         process.enqueue(loop: flight.socket.eventLoop) { bytes in
             RunnerMessage.encode(kind: .event, id: id, number: Int64(flight.kind.rawValue), fields: fields, into: &bytes)
         }
@@ -629,9 +629,8 @@ final class PluginRunner: @unchecked Sendable {
             guard let process else { return }
             // A message stays in flight: the runner answers its cancel, or handles it in turn
             // (what it sends to others still goes out).
-            for (id, flight) in inFlight where flight.socket === socket
-                && (flight.ticket != 0 || flight.kind == SIO_EVENT_MESSAGE) {
-                if flight.ticket != 0 { inFlight[id] = nil }
+            for id in inFlight.ids(where: { $0.socket === socket && ($0.ticket != 0 || $0.kind == SIO_EVENT_MESSAGE) }) {
+                if inFlight[id]?.ticket != 0 { inFlight.remove(id) }
                 process.enqueue(RunnerMessage(kind: .cancel, id: id))
             }
             if process.requestsSent.remove(socket.id) != nil {
@@ -660,14 +659,14 @@ final class PluginRunner: @unchecked Sendable {
             if number != SIO_ERR_NO_SOCKET {
                 eventID = nextEventID
                 nextEventID += 1
-                inFlight[eventID] = InFlight(socket: socket, state: socket.existingHostState, kind: SIO_EVENT_MESSAGE, ticket: 0, started: .now)
+                inFlight.insert(InFlight(socket: socket, state: socket.existingHostState, kind: SIO_EVENT_MESSAGE, ticket: 0, started: .now),
+                                id: eventID)
             }
             fields[3] = Array(String(eventID).utf8)
             process.enqueue(RunnerMessage(kind: .ackReply, id: callback, number: Int64(number), fields: fields))
         }
     }
 
-    /// The oldest event in flight, for `--handler-timeout`.
     /// Ends a runner whose handler ran past `--handler-timeout` (the crash path restarts it);
     /// false when it is already being ended.
     private func killHung(_ process: Process) -> Bool {

@@ -122,7 +122,7 @@ final class RunnerState: @unchecked Sendable {
 
     func write(_ message: RunnerMessage) {
         if batching, pthread_equal(pthread_self(), mainThread) != 0 {
-            batch += message.encoded()
+            message.encode(into: &batch)
             return
         }
         writeBytes(message.encoded())
