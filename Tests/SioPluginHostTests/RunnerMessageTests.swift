@@ -9,9 +9,18 @@ final class RunnerMessageTests: XCTestCase {
     func testAMessageRoundTrips() throws {
         var bytes = sample.encoded()
         var start = 0
-        XCTAssertEqual(try RunnerMessage.decode(from: &bytes, start: &start), sample)
+        let decoded = try XCTUnwrap(RunnerMessage.decode(from: &bytes, start: &start))
+        XCTAssertEqual(decoded, sample)
         XCTAssertEqual(start, bytes.count)
         XCTAssertNil(try RunnerMessage.decode(from: &bytes, start: &start))
+        // Fields are read where they lie; past the last (or before the first) there is none.
+        XCTAssertEqual(decoded.fieldCount, 3)
+        XCTAssertEqual(decoded.text(0), "a")
+        XCTAssertEqual(Array(decoded.field(1)), [])
+        XCTAssertEqual(Array(decoded.field(2)), [0, 255, 10])
+        XCTAssertEqual(Array(decoded.field(3)), [])
+        XCTAssertEqual(Array(decoded.field(-1)), [])
+        XCTAssertEqual(decoded.fields, [Array("a".utf8), [], [0, 255, 10]])
     }
 
     func testAMessageArrivingByteByByteIsDecodedOnlyWhenWhole() throws {
@@ -86,7 +95,7 @@ final class RunnerMessageTests: XCTestCase {
         let fields = EventFields.encode(event, handlers: [0, 2], request: true)
         let other = CArena()
         let requests = RequestCache()
-        guard let decoded = EventFields.decode(fields, kind: SIO_EVENT_MESSAGE, in: other, requests: requests) else { return XCTFail("not decoded") }
+        guard let decoded = EventFields.decode(RunnerMessage(kind: .event, fields: fields), kind: SIO_EVENT_MESSAGE, in: other, requests: requests) else { return XCTFail("not decoded") }
         XCTAssertEqual(decoded.handlers, [0, 2])
         XCTAssertEqual(decoded.socketID, "abc")
         XCTAssertEqual(decoded.event.request!.pointee.path.bytes, Array("/socket.io/".utf8))
@@ -97,18 +106,18 @@ final class RunnerMessageTests: XCTestCase {
         XCTAssertEqual(decodedMessage.ack_id, 3)
         XCTAssertEqual(decodedMessage.attachment_count, 1)
         XCTAssertEqual(decodedMessage.attachments[0].bytes, [0, 1, 2])
-        XCTAssertNil(EventFields.decode(Array(fields.dropLast()), kind: SIO_EVENT_MESSAGE, in: other, requests: requests))
+        XCTAssertNil(EventFields.decode(RunnerMessage(kind: .event, fields: Array(fields.dropLast())), kind: SIO_EVENT_MESSAGE, in: other, requests: requests))
 
         // Later events of the socket come without the request: the kept one serves them.
         let later = EventFields.encode(event, handlers: [1], request: false)
         XCTAssertLessThan(later.reduce(0) { $0 + $1.count }, fields.reduce(0) { $0 + $1.count })
-        guard let again = EventFields.decode(later, kind: SIO_EVENT_MESSAGE, in: CArena(), requests: requests) else { return XCTFail("not decoded") }
+        guard let again = EventFields.decode(RunnerMessage(kind: .event, fields: later), kind: SIO_EVENT_MESSAGE, in: CArena(), requests: requests) else { return XCTFail("not decoded") }
         XCTAssertEqual(again.event.request!.pointee.headers[0].name.bytes, Array("host".utf8))
         // Its last event brings the request and is not kept; after `forget` none is left.
-        XCTAssertNotNil(EventFields.decode(fields, kind: SIO_EVENT_FINISH, in: CArena(), requests: requests))
+        XCTAssertNotNil(EventFields.decode(RunnerMessage(kind: .event, fields: fields), kind: SIO_EVENT_FINISH, in: CArena(), requests: requests))
         requests.forget("abc")
         XCTAssertEqual(requests.count, 0)
-        XCTAssertNil(EventFields.decode(later, kind: SIO_EVENT_MESSAGE, in: CArena(), requests: requests), "no request, none kept")
+        XCTAssertNil(EventFields.decode(RunnerMessage(kind: .event, fields: later), kind: SIO_EVENT_MESSAGE, in: CArena(), requests: requests), "no request, none kept")
     }
 
     func testABrokenRequestFieldMakesNoEvent() {
@@ -119,7 +128,7 @@ final class RunnerMessageTests: XCTestCase {
         var fields = EventFields.encode(event, handlers: [0], request: false)
         for broken: [UInt8] in [[1], RunnerMessage.pack([[1], [2], [3]]), RunnerMessage.pack([[1], [2], [3], [4], [5]])] {
             fields[3] = broken
-            XCTAssertNil(EventFields.decode(fields, kind: SIO_EVENT_MESSAGE, in: arena, requests: RequestCache()))
+            XCTAssertNil(EventFields.decode(RunnerMessage(kind: .event, fields: fields), kind: SIO_EVENT_MESSAGE, in: arena, requests: RequestCache()))
         }
     }
 }

@@ -65,15 +65,15 @@ enum EventFields {
 
     /// The event in `arena`; nil for fields that do not make one (or a request neither sent
     /// nor kept in `requests`).
-    static func decode(_ fields: [[UInt8]], kind: sio_event_kind, in arena: CArena, requests: RequestCache) -> Decoded? {
-        guard fields.count == Index.allCases.count else { return nil }
-        func field(_ index: Index) -> [UInt8] { fields[index.rawValue] }
-        let handlerBytes = field(.handlers)
+    static func decode(_ message: RunnerMessage, kind: sio_event_kind, in arena: CArena, requests: RequestCache) -> Decoded? {
+        guard message.fieldCount == Index.allCases.count else { return nil }
+        func field(_ index: Index) -> ArraySlice<UInt8> { message.field(index.rawValue) }
+        let handlerBytes = Array(field(.handlers))
         guard handlerBytes.count % 2 == 0 else { return nil }
         let handlers = stride(from: 0, to: handlerBytes.count, by: 2).map { Int(handlerBytes[$0]) | Int(handlerBytes[$0 + 1]) << 8 }
         let socketID = String(decoding: field(.socketID), as: UTF8.self)
         // A socket's last event brings its request along and is not kept.
-        guard let request = requests.resolve(field(.request), socketID: socketID, keep: kind != SIO_EVENT_FINISH, eventArena: arena)
+        guard let request = requests.resolve(Array(field(.request)), socketID: socketID, keep: kind != SIO_EVENT_FINISH, eventArena: arena)
         else { return nil }
         var event = sio_event()
         event.struct_size = MemoryLayout<sio_event>.size
@@ -90,7 +90,7 @@ enum EventFields {
             message.struct_size = MemoryLayout<sio_message>.size
             message.event = arena.buf(field(.messageEvent))
             message.args_json = arena.buf(field(.argsJSON))
-            let attachments = (RunnerMessage.unpack(field(.attachments)) ?? []).map { arena.buf($0) }
+            let attachments = (RunnerMessage.unpack(Array(field(.attachments))) ?? []).map { arena.buf($0) }
             message.attachments = arena.array(attachments)
             message.attachment_count = attachments.count
             message.ack_id = Int64(String(decoding: field(.ackID), as: UTF8.self)) ?? -1

@@ -44,14 +44,14 @@ extension PluginHost {
     }
 
     /// A host call a handler made during an event, on its socket's loop.
-    func perform(_ call: RunnerCall, _ fields: [[UInt8]], flight: PluginRunner.InFlight,
+    func perform(_ call: RunnerCall, _ message: RunnerMessage, flight: PluginRunner.InFlight,
                  runner: PluginRunner) -> (sio_status, [UInt8]) {
         let socket = flight.socket
-        func field(_ index: Int) -> [UInt8] { fields.indices.contains(index) ? fields[index] : [] }
-        func json(_ index: Int) -> JSONValue? { try? JSONValue(parsing: field(index)) }
-        func text(_ index: Int) -> String { String(decoding: field(index), as: UTF8.self) }
+        func field(_ index: Int) -> ArraySlice<UInt8> { message.field(index) }
+        func json(_ index: Int) -> JSONValue? { field(index).withUnsafeBytes { try? JSONValue(parsing: $0) } }
+        func text(_ index: Int) -> String { message.text(index) }
         func channels(_ index: Int) -> [String] { field(index).isEmpty ? Array(socket.channels) : [text(index)] }
-        func attachments(_ index: Int) -> [ByteBuffer] { (RunnerMessage.unpack(field(index)) ?? []).map { ByteBuffer(bytes: $0) } }
+        func attachments(_ index: Int) -> [ByteBuffer] { (RunnerMessage.unpack(Array(field(index))) ?? []).map { ByteBuffer(bytes: $0) } }
         let state = flight.state
         switch call {
         case .send:
@@ -84,12 +84,12 @@ extension PluginHost {
         case .disconnect:
             socket.disconnect()
         case .contextSet:
-            (state ?? socket.hostState).context[field(0)] = field(1)
+            (state ?? socket.hostState).context[Array(field(0))] = Array(field(1))
         case .contextGet:
-            guard let value = (state ?? socket.existingHostState)?.context[field(0)] else { return (SIO_ERR_NOT_FOUND, []) }
+            guard let value = (state ?? socket.existingHostState)?.context[Array(field(0))] else { return (SIO_ERR_NOT_FOUND, []) }
             return (SIO_OK, value)
         case .contextDelete:
-            guard (state ?? socket.existingHostState)?.context.removeValue(forKey: field(0)) != nil else { return (SIO_ERR_NOT_FOUND, []) }
+            guard (state ?? socket.existingHostState)?.context.removeValue(forKey: Array(field(0))) != nil else { return (SIO_ERR_NOT_FOUND, []) }
         case .emitTo:
             guard case .array(let values)? = json(2) else { return (SIO_ERR_INVALID, []) }
             let flags = UInt32(text(4)) ?? 0
@@ -103,15 +103,15 @@ extension PluginHost {
                 runner.sendAckReply(callback: callback, outcome: outcome, socket: socket)
             }
         default:
-            return performOutOfBand(call, fields, runner: runner)
+            return performOutOfBand(call, message, runner: runner)
         }
         return (SIO_OK, [])
     }
 
     /// A host call from any thread of the plugin (no socket).
-    func performOutOfBand(_ call: RunnerCall, _ fields: [[UInt8]], runner: PluginRunner) -> (sio_status, [UInt8]) {
-        func field(_ index: Int) -> [UInt8] { fields.indices.contains(index) ? fields[index] : [] }
-        func text(_ index: Int) -> String { String(decoding: field(index), as: UTF8.self) }
+    func performOutOfBand(_ call: RunnerCall, _ message: RunnerMessage, runner: PluginRunner) -> (sio_status, [UInt8]) {
+        func field(_ index: Int) -> [UInt8] { Array(message.field(index)) }
+        func text(_ index: Int) -> String { message.text(index) }
         func namespace() -> String { field(0).isEmpty ? "/" : text(0) }
         func attachments(_ index: Int) -> [ByteBuffer] { (RunnerMessage.unpack(field(index)) ?? []).map { ByteBuffer(bytes: $0) } }
         switch call {

@@ -386,11 +386,11 @@ final class PluginRunner: @unchecked Sendable {
             if message.number != Int64(SIO_OK) { errors?.increment() }
             // A message handled without an ack or an error, the common case, needs nothing
             // more on the socket's loop.
-            let ack = message.fields.count > 1 ? message.fields[1] : []
+            let ack = Array(message.field(1))
             guard flight.ticket != 0 || message.number != Int64(SIO_OK) || !ack.isEmpty else { return }
             work.add(flight.socket.eventLoop) { [self] in
                 host.isolatedEventDone(flight, runner: self, status: sio_status(truncatingIfNeeded: message.number),
-                                       reason: message.fields.first.map { String(decoding: $0, as: UTF8.self) } ?? "",
+                                       reason: message.text(0),
                                        ack: ack)
             }
         case .call:
@@ -401,7 +401,7 @@ final class PluginRunner: @unchecked Sendable {
                 return
             }
             if message.id == 0 {
-                let (status, value) = host.performOutOfBand(call, message.fields, runner: self)
+                let (status, value) = host.performOutOfBand(call, message, runner: self)
                 if request != 0 { process.enqueue(RunnerMessage(kind: .reply, id: request, number: Int64(status), fields: [value])) }
                 return
             }
@@ -410,7 +410,7 @@ final class PluginRunner: @unchecked Sendable {
                 return
             }
             work.add(flight.socket.eventLoop) { [self] in
-                let (status, value) = host.perform(call, message.fields, flight: flight, runner: self)
+                let (status, value) = host.perform(call, message, flight: flight, runner: self)
                 if request != 0 {
                     process.enqueue(RunnerMessage(kind: .reply, id: request, number: Int64(status), fields: [value]),
                                     loop: flight.socket.eventLoop)

@@ -172,7 +172,7 @@ final class RunnerState: @unchecked Sendable {
             lock.lock()
             for message in messages {
                 if message.kind == .reply {
-                    answers[message.id] = (message.number, message.fields.first ?? [])
+                    answers[message.id] = (message.number, Array(message.field(0)))
                 } else {
                     inbox.append(.message(message))
                 }
@@ -277,7 +277,7 @@ final class RunnerState: @unchecked Sendable {
         case .retire: retire()
         case .cancel: cancel(message.id)
         case .forget:
-            let socketID = String(decoding: message.fields.first ?? [], as: UTF8.self)
+            let socketID = message.text(0)
             if waitingSockets.contains(socketID) {
                 heldBySocket[socketID, default: []].append(message)
             } else {
@@ -359,7 +359,7 @@ final class RunnerState: @unchecked Sendable {
     }
 
     private func dispatch(_ message: RunnerMessage) {
-        let socketID = message.fields.count > 1 ? String(decoding: message.fields[1], as: UTF8.self) : ""
+        let socketID = message.text(1)
         if waitingSockets.contains(socketID) {
             heldBySocket[socketID, default: []].append(message)
             return
@@ -368,7 +368,7 @@ final class RunnerState: @unchecked Sendable {
         let deferrable = kind == SIO_EVENT_CONNECT || kind == SIO_EVENT_SUBSCRIBE || kind == SIO_EVENT_MESSAGE
         let scope = open(eventID: message.id, kind: kind, deferrable: deferrable)
         defer { self.scope = nil }
-        guard var decoded = EventFields.decode(message.fields, kind: kind, in: scope.arena, requests: requests) else {
+        guard var decoded = EventFields.decode(message, kind: kind, in: scope.arena, requests: requests) else {
             write(RunnerMessage(kind: .done, id: message.id, number: Int64(SIO_FAIL), fields: [Array("malformed event".utf8), []]))
             return
         }
@@ -414,8 +414,8 @@ final class RunnerState: @unchecked Sendable {
     }
 
     private func callBack(_ message: RunnerMessage) {
-        guard let callback = callbacks.removeValue(forKey: message.id), message.fields.count >= 4 else { return }
-        let eventID = UInt64(String(decoding: message.fields[3], as: UTF8.self)) ?? 0
+        guard let callback = callbacks.removeValue(forKey: message.id), message.fieldCount >= 4 else { return }
+        let eventID = UInt64(message.text(3)) ?? 0
         let scope = open(eventID: eventID, kind: SIO_EVENT_MESSAGE, deferrable: false)
         defer {
             self.scope = nil
@@ -425,10 +425,10 @@ final class RunnerState: @unchecked Sendable {
         reply.struct_size = MemoryLayout<sio_ack_reply>.size
         reply.status = sio_status(truncatingIfNeeded: message.number)
         reply.socket = reply.status == SIO_ERR_NO_SOCKET ? nil : scope.handle
-        reply.socket_id = scope.arena.buf(message.fields[0])
-        reply.nsp = scope.arena.buf(message.fields[1])
-        reply.args_json = scope.arena.buf(message.fields[2])
-        let attachments = message.fields.count > 4 ? (RunnerMessage.unpack(message.fields[4]) ?? []).map { scope.arena.buf($0) } : []
+        reply.socket_id = scope.arena.buf(message.field(0))
+        reply.nsp = scope.arena.buf(message.field(1))
+        reply.args_json = scope.arena.buf(message.field(2))
+        let attachments = message.fieldCount > 4 ? (RunnerMessage.unpack(Array(message.field(4))) ?? []).map { scope.arena.buf($0) } : []
         reply.attachments = scope.arena.array(attachments)
         reply.attachment_count = attachments.count
         withUnsafePointer(to: &reply) { callback.function($0, callback.userData) }
