@@ -307,7 +307,10 @@ def retire_lines(path):
     return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_refused_builds_never_touch_the_serving_version(start_server, tmp_path):
+@pytest.mark.parametrize("mode", ["in-process", "isolated"])
+def test_refused_builds_never_touch_the_serving_version(start_server, tmp_path, mode):
+    """Isolated too: the new build is mapped, described (and an ABI 1.1 build's init run) in a
+    runner of its own while the serving runner goes on."""
     builds = versions(tmp_path, ("init-fails", "BROKEN_INIT"), ("no-entry", "BROKEN_NO_ENTRY"))
     truncated = tmp_path / "builds" / "truncated.so"
     truncated.write_bytes(builds["v2"].read_bytes()[:5000])
@@ -315,7 +318,8 @@ def test_refused_builds_never_touch_the_serving_version(start_server, tmp_path):
     live = directory / "versioned.so"
     install(builds["v1"], live)
     retires = tmp_path / "retire.log"
-    server = serve(start_server, directory, "--no-watch", env={"SIO_RETIRE_LOG": str(retires)})
+    isolate = ["--isolate-plugins"] if mode == "isolated" else []
+    server = serve(start_server, directory, "--no-watch", *isolate, env={"SIO_RETIRE_LOG": str(retires)})
     c = connected(server)
     count = 0
     for refused in ("init-fails", "no-entry", "truncated", "init-fails"):
@@ -340,7 +344,8 @@ def test_refused_builds_never_touch_the_serving_version(start_server, tmp_path):
     c.disconnect()
 
 
-def test_abi_1_0_build_whose_successor_fails_init_restarts_with_its_state(start_server, tmp_path):
+@pytest.mark.parametrize("mode", ["in-process", "isolated"])
+def test_abi_1_0_build_whose_successor_fails_init_restarts_with_its_state(start_server, tmp_path, mode):
     """An ABI 1.0 build takes its state in init, so its successor's init runs after it retired:
     when that init fails, the retired build starts afresh from the state it handed over."""
     builds = tmp_path / "builds"
@@ -352,7 +357,8 @@ def test_abi_1_0_build_whose_successor_fails_init_restarts_with_its_state(start_
     live = directory / "versioned.so"
     install(old, live)
     retires = tmp_path / "retire.log"
-    server = serve(start_server, directory, "--no-watch", env={"SIO_RETIRE_LOG": str(retires)})
+    isolate = ["--isolate-plugins"] if mode == "isolated" else []
+    server = serve(start_server, directory, "--no-watch", *isolate, env={"SIO_RETIRE_LOG": str(retires)})
     c = connected(server)
     for i in range(3):
         assert c.call("ping", i, timeout=5) == ("v1", i, i + 1)

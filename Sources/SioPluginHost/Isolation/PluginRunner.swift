@@ -79,6 +79,9 @@ final class PluginRunner: @unchecked Sendable {
     final class Process: @unchecked Sendable {
         let pid: pid_t
         let fd: Int32
+        /// Guards what follows; two kinds of thread wait on it (the writer for bytes, a loader
+        /// or reload for `handshake`), so it is always broadcast: a signal could wake the
+        /// wrong one and leave a reload's `retire` unwritten.
         let outbox = NSCondition()
         /// Encoded messages not yet written: the writer takes them all in one write.
         var pending: [UInt8] = []
@@ -116,7 +119,7 @@ final class PluginRunner: @unchecked Sendable {
             guard !closed else { return }
             encode(&pending)
             guard let loop, loop.inEventLoop else {
-                outbox.signal()
+                outbox.broadcast()
                 return
             }
             let key = ObjectIdentifier(loop)
@@ -138,7 +141,7 @@ final class PluginRunner: @unchecked Sendable {
         /// a shared core); what does not fit, the writer thread writes.
         private func writeFromLoop() {
             guard !writing, !closed, !pending.isEmpty else {
-                outbox.signal()
+                outbox.broadcast()
                 return
             }
             writing = true
@@ -156,10 +159,10 @@ final class PluginRunner: @unchecked Sendable {
             }
             outbox.lock()
             writing = false
-            if offset < bytes.count {
-                pending = Array(bytes[offset...]) + pending
-                outbox.signal()
-            }
+            if offset < bytes.count { pending = Array(bytes[offset...]) + pending }
+            // What did not fit, and what others queued meanwhile (a reload's `retire`, which
+            // found the writer thread waiting for this write to end), is the writer's now.
+            if !pending.isEmpty { outbox.broadcast() }
         }
     }
 
@@ -175,36 +178,73 @@ final class PluginRunner: @unchecked Sendable {
     /// Starts a process and loads the plugin in it with `state`; throws the refusal.
     /// `switching`: a reload's, which sends the held events itself once it is done.
     func start(state: [UInt8], switching: Bool = false) throws(PluginLoadError) {
+        let (process, answer) = try launch(data, fields: [state], serving: true)
+        try expectLoaded(process, answer)
+        if !switching { releaseHeld() }
+    }
+
+    /// A process loading `bytes`, and its answer (nil: it ended or did not answer). `fields`:
+    /// the state, then the prepare flag if any. `serving`: the process becomes the runner's at
+    /// once (a start), rather than once its build is known to load (a reload).
+    private func launch(_ bytes: [UInt8], fields: [[UInt8]], serving: Bool) throws(PluginLoadError) -> (Process, RunnerMessage?) {
         do {
-            try ELFCheck.validate(data)
+            try ELFCheck.validate(bytes)
         } catch {
             throw .notAPlugin(error.description)
         }
         guard let command = host.configuration.runner else { throw .notAPlugin("no plugin runner command") }
         let copy = "\(host.loader.privateDirectory)/runner-\(UInt64.random(in: 0...UInt64.max))-\((file as NSString).lastPathComponent)"
-        guard FileManager.default.createFile(atPath: copy, contents: Data(data), attributes: [.posixPermissions: 0o500]) else {
+        guard FileManager.default.createFile(atPath: copy, contents: Data(bytes), attributes: [.posixPermissions: 0o500]) else {
             throw .notAPlugin("cannot write the private copy \(copy)")
         }
         defer { unlink(copy) }
         let process = try spawn(command)
-        lock.withLock { self.process = process }
+        if serving { lock.withLock { self.process = process } }
         Thread { self.writeLoop(process) }.start()
         Thread { self.readLoop(process) }.start()
         let timeouts = [host.configuration.pendingTimeout, host.configuration.handlerTimeout]
             .map { Array(String($0.nanoseconds / 1_000_000).utf8) }
-        process.enqueue(RunnerMessage(kind: .load, fields: [Array(copy.utf8), state] + timeouts))
-        guard let answer = waitForHandshake(process, timeout: .seconds(10)) else {
+        process.enqueue(RunnerMessage(kind: .load, fields: [Array(copy.utf8), fields[0]] + timeouts + fields.dropFirst()))
+        return (process, waitForHandshake(process, timeout: .seconds(10)))
+    }
+
+    /// `answer` to a `load` or a `start`: the build serves from here (its name, version and
+    /// handlers taken), or the process is killed and the refusal thrown.
+    private func expectLoaded(_ process: Process, _ answer: RunnerMessage?) throws(PluginLoadError) {
+        let described = try describe(process, answer, expecting: .loaded)
+        let dimensions = LoadedPlugin.eventNames.map { [("plugin", described.name), ("event", $0)] }
+        let newTimers = dimensions.map { CoreMetrics.Timer(label: "sio_handler_duration_seconds", dimensions: $0) }
+        let newCounters = dimensions.map { Counter(label: "sio_handler_errors_total", dimensions: $0) }
+        lock.withLock {
+            timers = newTimers
+            errorCounters = newCounters
+            name = described.name
+            version = described.version
+            abi = described.abi
+            handlers = described.handlers
+            status = .serving
+        }
+    }
+
+    private struct Described {
+        var name = "", version = "", abi = ""
+        var handlers: [Handler] = []
+    }
+
+    /// What a `loaded` or `prepared` answer says, checked as the in-process loader checks it.
+    private func describe(_ process: Process, _ answer: RunnerMessage?, expecting kind: RunnerMessage.Kind) throws(PluginLoadError) -> Described {
+        guard let answer else {
             kill(process.pid, SIGKILL)
             throw .initFailed("the plugin runner ended or did not answer while loading the plugin")
         }
-        guard answer.kind == .loaded, answer.fields.count >= 3 else {
+        guard answer.kind == kind, answer.fieldCount >= 3 else {
             kill(process.pid, SIGKILL)
-            throw .fromRunner(answer.fields.first.map { String(decoding: $0, as: UTF8.self) } ?? "refused by the plugin runner")
+            throw .fromRunner(answer.fieldCount > 0 ? answer.text(0) : "refused by the plugin runner")
         }
-        var loaded: [Handler] = []
+        var described = Described(name: answer.text(0), version: answer.text(1), abi: answer.text(2))
         var errors: [String] = []
-        for field in answer.fields.dropFirst(3) {
-            let text = String(decoding: field, as: UTF8.self)
+        for index in 3..<answer.fieldCount {
+            let text = answer.text(index)
             let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
             guard let raw = UInt32(parts[0]), raw < UInt32(SIO_EVENT_KIND_COUNT) else {
                 errors.append("unknown event kind \(parts[0])")
@@ -225,26 +265,13 @@ final class PluginRunner: @unchecked Sendable {
                     continue
                 }
             }
-            loaded.append(Handler(kind: kind, pattern: pattern))
+            described.handlers.append(Handler(kind: kind, pattern: pattern))
         }
         guard errors.isEmpty else {
             kill(process.pid, SIGKILL)
             throw .registration(errors)
         }
-        let loadedName = String(decoding: answer.fields[0], as: UTF8.self)
-        let dimensions = LoadedPlugin.eventNames.map { [("plugin", loadedName), ("event", $0)] }
-        let newTimers = dimensions.map { CoreMetrics.Timer(label: "sio_handler_duration_seconds", dimensions: $0) }
-        let newCounters = dimensions.map { Counter(label: "sio_handler_errors_total", dimensions: $0) }
-        lock.withLock {
-            timers = newTimers
-            errorCounters = newCounters
-            name = loadedName
-            version = String(decoding: answer.fields[1], as: UTF8.self)
-            abi = String(decoding: answer.fields[2], as: UTF8.self)
-            handlers = loaded
-            status = .serving
-        }
-        if !switching { releaseHeld() }
+        return described
     }
 
     private func spawn(_ command: [String]) throws(PluginLoadError) -> Process {
@@ -370,7 +397,7 @@ final class PluginRunner: @unchecked Sendable {
 
     private func receive(_ message: RunnerMessage, from process: Process, into work: inout LoopWork) {
         switch message.kind {
-        case .loaded, .refused, .retired:
+        case .loaded, .prepared, .refused, .retired:
             process.outbox.lock()
             process.handshake = message
             process.outbox.broadcast()
@@ -545,11 +572,22 @@ final class PluginRunner: @unchecked Sendable {
 
     // MARK: Reloading
 
-    /// Replaces the running version with `newData`: events wait while the old process retires
-    /// (it first handles every event it was sent), its state goes to a new process, and the
-    /// waiting events follow. A build that does not load leaves the old one serving, restarted
-    /// from the same state.
+    /// Replaces the running version with `newData`, in the in-process order: the new build is
+    /// mapped and described in a process of its own (an ABI 1.1 build also runs `init`) while
+    /// the old one serves, so a build refused there never touches it. Then events wait while
+    /// the old process retires (it first handles every event it was sent), its state goes to
+    /// the new process (`adopt`, or `init` for ABI 1.0), and the waiting events follow. An
+    /// ABI 1.0 build whose `init` fails then leaves the old build serving, restarted from the
+    /// state it handed over, as in process.
     func replace(with newData: [UInt8]) -> PluginLoadReport {
+        let next: Process
+        do {
+            let (process, answer) = try launch(newData, fields: [[], Array("prepare".utf8)], serving: false)
+            _ = try describe(process, answer, expecting: .prepared)
+            next = process
+        } catch {
+            return host.refuseIsolated(file, "\(error)")
+        }
         let paused = ContinuousClock.now
         let old = lock.withLock { () -> Process? in
             let serving = status == .serving ? process : nil
@@ -573,10 +611,12 @@ final class PluginRunner: @unchecked Sendable {
         lock.withLock {
             handedOver = state
             data = newData
+            process = next
         }
         var report: PluginLoadReport
         do {
-            try start(state: state, switching: true)
+            next.enqueue(RunnerMessage(kind: .start, fields: [state]))
+            try expectLoaded(next, waitForHandshake(next, timeout: .seconds(10)))
             lock.withLock { contentHash = PluginFile.hash(newData) }
             report = PluginLoadReport(file: file, outcome: .reloaded(description))
         } catch {

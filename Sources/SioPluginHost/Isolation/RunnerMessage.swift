@@ -9,7 +9,8 @@ struct RunnerMessage: Equatable, Sendable {
     enum Kind: UInt8, Sendable {
         // Server → runner.
         /// fields: [private copy path, previous state, --pending-timeout in ms,
-        /// --handler-timeout in ms]. Answered by `loaded` or `refused`.
+        /// --handler-timeout in ms, optionally "prepare"]. Answered by `loaded` or `refused`;
+        /// with "prepare" (a reload) by `prepared` or `refused`, then `start` follows.
         case load = 1
         /// id: event id; number: `sio_event_kind`; fields: `EventFields`. Answered by `done`.
         case event = 2
@@ -24,6 +25,9 @@ struct RunnerMessage: Equatable, Sendable {
         /// fields: [socket id]: the socket finished; the runner drops the request it kept
         /// (`RequestCache`), in order behind the socket's events it holds.
         case forget = 7
+        /// fields: [state]: the prepared build starts (`adopt`, or `init` for ABI 1.0) with
+        /// the state its predecessor handed over. Answered by `loaded` or `refused`.
+        case start = 8
 
         // Runner → server.
         /// fields: [name, version, abi "major.minor", then per handler "kind:pattern"] where an
@@ -42,6 +46,9 @@ struct RunnerMessage: Equatable, Sendable {
         /// number: the `sio_event_kind` of a handler running past --handler-timeout; the server
         /// kills the runner. Timed in the runner: time queued or deferred is not running.
         case hung = 25
+        /// The build is mapped and described; number: 1 when it has an `adopt` and its `init`
+        /// ran (fields as `loaded`), 0 when `init` waits for `start` (fields: name, version, abi).
+        case prepared = 26
     }
 
     var kind: Kind

@@ -272,6 +272,7 @@ final class RunnerState: @unchecked Sendable {
     private func handle(_ message: RunnerMessage) {
         switch message.kind {
         case .load: load(message)
+        case .start: start(message)
         case .event: dispatch(message)
         case .ackReply: callBack(message)
         case .retire: retire()
@@ -287,19 +288,19 @@ final class RunnerState: @unchecked Sendable {
         }
     }
 
+    private func refuse(_ reason: String) {
+        write(RunnerMessage(kind: .refused, fields: [Array(reason.utf8)]))
+    }
+
     private func load(_ message: RunnerMessage) {
-        func refuse(_ reason: String) {
-            write(RunnerMessage(kind: .refused, fields: [Array(reason.utf8)]))
-        }
-        guard message.fields.count == 4 else { return refuse("malformed load") }
-        if let milliseconds = Int64(String(decoding: message.fields[2], as: UTF8.self)), milliseconds > 0 {
+        guard message.fieldCount == 4 || message.fieldCount == 5 else { return refuse("malformed load") }
+        if let milliseconds = Int64(message.text(2)), milliseconds > 0 {
             pendingTimeout = .milliseconds(milliseconds)
         }
-        if let milliseconds = UInt64(String(decoding: message.fields[3], as: UTF8.self)), milliseconds > 0 {
+        if let milliseconds = UInt64(message.text(3)), milliseconds > 0 {
             startWatchdog(timeout: milliseconds * 1_000_000)
         }
-        let path = String(decoding: message.fields[0], as: UTF8.self)
-        guard let image = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
+        guard let image = dlopen(message.text(0), RTLD_NOW | RTLD_LOCAL) else {
             return refuse(PluginLoadError.notAPlugin(String(cString: dlerror())).description)
         }
         let info: UnsafePointer<sio_plugin_info>
@@ -309,14 +310,53 @@ final class RunnerState: @unchecked Sendable {
             return refuse(error.description)
         }
         self.info = info
-        let previous = message.fields[1]
+        let previous = Array(message.field(1))
         let adoptEnd = MemoryLayout<sio_plugin_info>.offset(of: \.adopt)! + MemoryLayout<UnsafeRawPointer>.size
         let adopt = info.pointee.struct_size >= adoptEnd ? info.pointee.adopt : nil
-        initialising = true
-        let status = withBuf(adopt == nil ? previous : []) { info.pointee.`init`!(RunnerHostAPI.table, Self.pluginHandle, $0) }
-        initialising = false
-        guard status == SIO_OK else { return refuse(PluginLoadError.initFailed("init returned status \(status)").description) }
+        let preparing = message.text(4) == "prepare"
+        // A reload's build: described now, while its predecessor serves; one with `adopt`
+        // runs `init` now too, as in process, and takes the state at `start`.
+        if preparing {
+            if adopt != nil {
+                guard initialise(info, state: []) else { return }
+                write(RunnerMessage(kind: .prepared, number: 1, fields: described(info)))
+            } else {
+                write(RunnerMessage(kind: .prepared, fields: Array(described(info).prefix(3))))
+            }
+            return
+        }
+        guard initialise(info, state: adopt == nil ? previous : []) else { return }
         if let adopt { withBuf(previous) { adopt(Self.pluginHandle, $0) } }
+        write(RunnerMessage(kind: .loaded, fields: described(info)))
+    }
+
+    /// A prepared build takes its predecessor's state.
+    private func start(_ message: RunnerMessage) {
+        guard let info else { return refuse("start before load") }
+        let state = Array(message.field(0))
+        let adoptEnd = MemoryLayout<sio_plugin_info>.offset(of: \.adopt)! + MemoryLayout<UnsafeRawPointer>.size
+        if info.pointee.struct_size >= adoptEnd, let adopt = info.pointee.adopt {
+            withBuf(state) { adopt(Self.pluginHandle, $0) }
+        } else {
+            guard initialise(info, state: state) else { return }
+        }
+        write(RunnerMessage(kind: .loaded, fields: described(info)))
+    }
+
+    /// Runs `init`; false (and refused) when it fails.
+    private func initialise(_ info: UnsafePointer<sio_plugin_info>, state: [UInt8]) -> Bool {
+        initialising = true
+        let status = withBuf(state) { info.pointee.`init`!(RunnerHostAPI.table, Self.pluginHandle, $0) }
+        initialising = false
+        guard status == SIO_OK else {
+            refuse(PluginLoadError.initFailed("init returned status \(status)").description)
+            return false
+        }
+        return true
+    }
+
+    /// Name, version, ABI, then each handler as "kind" or "kind:pattern".
+    private func described(_ info: UnsafePointer<sio_plugin_info>) -> [[UInt8]] {
         var fields: [[UInt8]] = [
             Array(String(cString: info.pointee.name).utf8),
             Array((info.pointee.version.map { String(cString: $0) } ?? "(unversioned)").utf8),
@@ -325,7 +365,7 @@ final class RunnerState: @unchecked Sendable {
         for handler in handlers {
             fields.append(Array(("\(handler.kind.rawValue)" + (handler.pattern.map { ":" + $0 } ?? "")).utf8))
         }
-        write(RunnerMessage(kind: .loaded, fields: fields))
+        return fields
     }
 
     private func retire() {
