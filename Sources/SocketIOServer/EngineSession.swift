@@ -168,6 +168,29 @@ final class EngineSession: @unchecked Sendable {
         }
     }
 
+    /// `Socket.holdInput`: while above 0, the WebSocket reads nothing more from the client.
+    private(set) var inputHolds = 0
+
+    func holdInput() {
+        eventLoop.assertInEventLoop()
+        inputHolds += 1
+        if inputHolds == 1, let channel = state.webSocket?.channel {
+            channel.setOption(.autoRead, value: false).whenComplete { _ in }
+        }
+    }
+
+    func releaseInput() {
+        eventLoop.assertInEventLoop()
+        guard inputHolds > 0 else { return }
+        inputHolds -= 1
+        if inputHolds == 0, let channel = state.webSocket?.channel {
+            channel.pipeline.fireUserInboundEventTriggered(InputReleased())
+        }
+    }
+
+    /// Told to the WebSocket's handler when the last hold ends.
+    struct InputReleased {}
+
     func receive(_ packet: EngineIOPacket, from channel: Channel) {
         eventLoop.assertInEventLoop()
         receive(packet, fromProbe: channel === state.probe?.channel)

@@ -231,6 +231,19 @@ public final class Socket: @unchecked Sendable {
         }
     }
 
+    /// Stops reading what the client sends while the application has too much of it pending
+    /// (isolated plugins: events sent to a runner and not answered yet), as the server does while
+    /// the client is slow to read: a client cannot then queue more than the application takes.
+    /// Holds nest; on the socket's loop. WebSocket only: long-polling posts are bounded already.
+    public func holdInput() {
+        session.holdInput()
+    }
+
+    /// Ends one `holdInput`; reading resumes when none is left.
+    public func releaseInput() {
+        session.releaseInput()
+    }
+
     /// Disconnects this namespace (DISCONNECT packet); the session ends when no namespace is left.
     public func disconnect() {
         onLoop { [self] in

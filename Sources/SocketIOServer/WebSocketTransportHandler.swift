@@ -72,7 +72,7 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
     /// sent waits in the parser (and, with reading paused, in the kernel) until it has taken what
     /// is queued for it.
     private func processFrames(context: ChannelHandlerContext) {
-        while context.channel.isWritable, let frame = parser.next() {
+        while context.channel.isWritable, !inputHeld(context), let frame = parser.next() {
             switch frame {
             case .text(let payload):
                 deliver(context: context, Result { () throws(CodecError) in try EngineIOPacket.decodeText(payload) })
@@ -117,12 +117,33 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
     /// `WebSocketOutput` drops it as a slow consumer.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         let writable = context.channel.isWritable
-        try? context.channel.syncOptions?.setOption(.autoRead, value: writable)
+        try? context.channel.syncOptions?.setOption(.autoRead, value: writable && !inputHeld(context))
         if writable {
             processFrames(context: context)
             context.read()
         }
         context.fireChannelWritabilityChanged()
+    }
+
+    /// The application holds the session's input (`Socket.holdInput`). Read on the session's
+    /// loop only; on another (an upgrade that came in on another loop) the hold acts through
+    /// `autoRead` alone.
+    private func inputHeld(_ context: ChannelHandlerContext) -> Bool {
+        guard let session, session.eventLoop === context.eventLoop else { return false }
+        return session.inputHolds > 0
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is EngineSession.InputReleased else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        let writable = context.channel.isWritable
+        try? context.channel.syncOptions?.setOption(.autoRead, value: writable)
+        if writable {
+            processFrames(context: context)
+            context.read()
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -337,3 +337,44 @@ def test_the_handler_timeout_times_handlers_not_waiting_events(start_server, tmp
     assert "handler-timeout" not in server.log() and "plugin runner crashed" not in server.log()
     for c in (deferred, queued):
         c.disconnect()
+
+
+def test_a_client_sending_faster_than_the_plugin_handles_is_not_read_from(start_server, tmp_path):
+    """In process, a slow handler on the loop brakes the client that feeds it. Isolated,
+    messages stream to the runner: past 256 of a client's messages in flight there, the server
+    stops reading from it (until half are answered) instead of queueing everything it sends."""
+    import json
+    import socket
+    import threading
+    import websocket
+    directory = plugin_dir(tmp_path)
+    build_crashing(directory)
+    server = isolated_server(start_server, directory)
+    small = [(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096), (socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)]
+    ws = websocket.create_connection(f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket", timeout=30,
+                                     sockopt=small)
+    ws.recv()
+    ws.send("40")
+    assert json.loads(ws.recv()[2:])["sid"]
+    events, padding = 2000, "p" * 1000  # 2 ms each in the plugin: 4 s of work, 2 MB sent
+    started = time.monotonic()
+
+    def send_all():
+        for n in range(events):
+            ws.send(f'42{n}["nap",2,"{padding}"]')
+    sender = threading.Thread(target=send_all, daemon=True)
+    sender.start()
+    sender.join(1.5)
+    # Read freely, the 2 MB would be in the server's queue to the runner within a second.
+    assert sender.is_alive(), "the server read everything the client sent"
+    acks = []
+    while len(acks) < events:
+        frame = ws.recv()
+        if frame == "2":
+            ws.send("3")
+        elif frame.startswith("43"):
+            acks.append(int(frame[2:frame.index("[")]))
+    sender.join(10)
+    assert acks == list(range(events)), "lost or reordered"
+    assert time.monotonic() - started >= 2 * events / 1000 * 0.9
+    ws.close()

@@ -409,12 +409,14 @@ def test_the_protocol_suites_reference_application(start_server, tmp_path):
     ws.close()
 
 
-def test_reading_pauses_while_a_clients_writes_are_stuck_and_resumes_without_loss(start_server, tmp_path):
+@pytest.mark.parametrize("mode", ["in-process", "isolated"])
+def test_reading_pauses_while_a_clients_writes_are_stuck_and_resumes_without_loss(start_server, tmp_path, mode):
     directory = plugin_dir(tmp_path)
     build_c(SOURCES / "probe.c", directory / "probe.so")
     trace = Trace(tmp_path / "trace.txt")
+    isolate = ["--isolate-plugins"] if mode == "isolated" else []
     server = start_server("sio", ["serve", "--port", "0", "--no-admin", "--plugins", str(directory),
-                                  "--max-outbound-bytes", str(4 << 20)],
+                                  "--max-outbound-bytes", str(4 << 20), *isolate],
                           env={"SIO_TRACE_FILE": str(trace.path), "SOCKETIO_MESSAGE_LOG_FORMAT": "none"})
     # Reading pauses at half the cap (2 MiB unsent). One event-loop cycle may read up to 1 MiB
     # more before that shows (its answers are flushed at the end of the cycle), so the cap is

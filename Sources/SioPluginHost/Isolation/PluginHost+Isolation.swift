@@ -43,6 +43,17 @@ extension PluginHost {
         }
     }
 
+    /// A client's message a runner answered (or never will): reading from the client resumes
+    /// once its backlog is down to `PluginRunner.backlogResume`. On the socket's loop.
+    func settle(_ flight: PluginRunner.InFlight) {
+        guard flight.counted, let state = flight.state else { return }
+        state.runnerBacklog -= 1
+        if state.inputHeld, state.runnerBacklog <= PluginRunner.backlogResume {
+            state.inputHeld = false
+            flight.socket.releaseInput()
+        }
+    }
+
     /// A host call a handler made during an event, on its socket's loop.
     func perform(_ call: RunnerCall, _ message: RunnerMessage, flight: PluginRunner.InFlight,
                  runner: PluginRunner) -> (sio_status, [UInt8]) {

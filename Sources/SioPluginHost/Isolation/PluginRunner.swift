@@ -40,6 +40,8 @@ final class PluginRunner: @unchecked Sendable {
         /// A message's ack id, answered when the runner's `done` brings arguments.
         var ackID: Int? = nil
         let started: ContinuousClock.Instant
+        /// A client's message, counted in its socket's `runnerBacklog` until settled.
+        var counted = false
     }
 
     let file: String
@@ -356,7 +358,7 @@ final class PluginRunner: @unchecked Sendable {
             if count < 0 && errno == EINTR { continue }
             if count <= 0 { break }
             buffer += chunk[0..<count]
-            var work = LoopWork()
+            var work = LoopWork(host: host)
             do {
                 while let message = try RunnerMessage.decode(from: &buffer, start: &start) {
                     receive(message, from: process, into: &work)
@@ -374,23 +376,41 @@ final class PluginRunner: @unchecked Sendable {
 
     /// What one read asks of each event loop, run there as one task, in the order it came.
     struct LoopWork {
-        private var jobs: [ObjectIdentifier: (loop: EventLoop, jobs: [() -> Void])] = [:]
+        private var jobs: [ObjectIdentifier: (loop: EventLoop, jobs: [() -> Void], settled: [InFlight])] = [:]
         private var order: [ObjectIdentifier] = []
+        let host: PluginHost
 
-        mutating func add(_ loop: EventLoop, _ job: @escaping () -> Void) {
+        init(host: PluginHost) {
+            self.host = host
+        }
+
+        private mutating func entry(_ loop: EventLoop) -> ObjectIdentifier {
             let key = ObjectIdentifier(loop)
             if jobs[key] == nil {
-                jobs[key] = (loop, [])
+                jobs[key] = (loop, [], [])
                 order.append(key)
             }
-            jobs[key]!.jobs.append(job)
+            return key
+        }
+
+        mutating func add(_ loop: EventLoop, _ job: @escaping () -> Void) {
+            jobs[entry(loop)]!.jobs.append(job)
+        }
+
+        /// A counted message answered: settled after the read's other work for its loop.
+        mutating func settle(_ flight: InFlight) {
+            jobs[entry(flight.socket.eventLoop)]!.settled.append(flight)
         }
 
         func run() {
             for key in order {
-                let (loop, list) = jobs[key]!
+                let (loop, list, settled) = jobs[key]!
                 nonisolated(unsafe) let run = list
-                loop.execute { for job in run { job() } }
+                let host = host
+                loop.execute {
+                    for job in run { job() }
+                    for flight in settled { host.settle(flight) }
+                }
             }
         }
     }
@@ -411,6 +431,7 @@ final class PluginRunner: @unchecked Sendable {
             let (flight, timer, errors) = found
             timer?.recordNanoseconds((ContinuousClock.now - flight.started).nanoseconds)
             if message.number != Int64(SIO_OK) { errors?.increment() }
+            if flight.counted { work.settle(flight) }
             // A message handled without an ack or an error, the common case, needs nothing
             // more on the socket's loop.
             let ack = Array(message.field(1))
@@ -482,6 +503,7 @@ final class PluginRunner: @unchecked Sendable {
         for flight in lost {
             host.isolatedEventDone(flight, runner: self, status: SIO_FAIL,
                                    reason: "crashed (\(how)) during \(LoadedPlugin.eventNames[Int(flight.kind.rawValue)])", ack: [], crashed: true)
+            if flight.counted { flight.socket.eventLoop.execute { [host] in host.settle(flight) } }
         }
         scheduleRestart()
     }
@@ -536,14 +558,21 @@ final class PluginRunner: @unchecked Sendable {
         return indexes
     }
 
+    /// A client with this many messages sent to one runner and not answered is not read from
+    /// until half of them are: a client sending faster than the plugin handles queues no more
+    /// than this (in process, the handler running on the loop is the same brake).
+    static let backlogHold = 256
+    static let backlogResume = 128
+
     /// Sends an event (or holds it while a reload switches versions); false when the plugin is
     /// down and the event is not delivered to it. `channels`: what patterns match against, for
     /// a held event.
     func send(_ event: sio_event, handlers indexes: [Int], socket: Socket, kind: sio_event_kind, ticket: sio_ticket,
               ackID: Int?, channels: () -> Set<String>?) -> Bool {
-        let state = socket.existingHostState ?? (kind == SIO_EVENT_FINISH ? SocketState() : nil)
-        let flight = InFlight(socket: socket, state: state, kind: kind, ticket: ticket, ackID: ackID, started: .now)
-        return lock.withLock {
+        let counted = kind == SIO_EVENT_MESSAGE && ticket == 0
+        let state = counted ? socket.hostState : socket.existingHostState ?? (kind == SIO_EVENT_FINISH ? SocketState() : nil)
+        let flight = InFlight(socket: socket, state: state, kind: kind, ticket: ticket, ackID: ackID, started: .now, counted: counted)
+        let sent = lock.withLock {
             switch status {
             case .serving:
                 guard let process else { return false }
@@ -558,6 +587,14 @@ final class PluginRunner: @unchecked Sendable {
                 return false
             }
         }
+        if sent, counted, let state {
+            state.runnerBacklog += 1
+            if !state.inputHeld, state.runnerBacklog >= Self.backlogHold {
+                state.inputHeld = true
+                socket.holdInput()
+            }
+        }
+        return sent
     }
 
     /// Under `lock`.
@@ -659,6 +696,8 @@ final class PluginRunner: @unchecked Sendable {
         }
         for event in dropped {
             host.isolatedEventDone(event.flight, runner: self, status: SIO_OK, reason: "", ack: [])
+            let flight = event.flight
+            if flight.counted { flight.socket.eventLoop.execute { [host] in host.settle(flight) } }
         }
     }
 
