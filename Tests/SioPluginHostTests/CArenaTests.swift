@@ -22,4 +22,18 @@ final class CArenaTests: XCTestCase {
             if let ptr = buf.ptr { XCTAssertEqual(ptr[bytes.count], 0, "NUL after \(bytes.count) bytes") }
         }
     }
+
+    /// Reset for the next event: the first chunk is reused, the rest freed.
+    func testResetReusesTheFirstChunk() {
+        let arena = CArena()
+        arena.reset()  // nothing allocated yet
+        let first = arena.buf(Array("one".utf8))
+        _ = arena.buf([UInt8](repeating: 1, count: 3000))
+        arena.reset()
+        let again = arena.buf(Array("two".utf8))
+        XCTAssertEqual(again.ptr, first.ptr)
+        XCTAssertEqual(again.bytes, Array("two".utf8))
+        let big = arena.buf([UInt8](repeating: 7, count: 2000))
+        XCTAssertEqual(big.bytes, [UInt8](repeating: 7, count: 2000))
+    }
 }

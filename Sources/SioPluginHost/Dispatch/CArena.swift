@@ -18,6 +18,15 @@ final class CArena {
         for block in more { block.deallocate() }
     }
 
+    /// Frees everything but the first chunk, which the next buffers reuse: for an arena that
+    /// serves one event after another.
+    func reset() {
+        for block in more { block.deallocate() }
+        more.removeAll(keepingCapacity: true)
+        cursor = first
+        left = first == nil ? 0 : Self.chunkSize
+    }
+
     private func allocate(_ size: Int, alignment: Int) -> UnsafeMutableRawPointer {
         if let cursor {
             let aligned = cursor.alignedUp(toMultipleOf: alignment)

@@ -358,7 +358,7 @@ final class PluginRunner: @unchecked Sendable {
             if count < 0 && errno == EINTR { continue }
             if count <= 0 { break }
             buffer += chunk[0..<count]
-            var work = LoopWork(host: host)
+            var work = LoopWork(runner: self)
             do {
                 while let message = try RunnerMessage.decode(from: &buffer, start: &start) {
                     receive(message, from: process, into: &work)
@@ -376,12 +376,26 @@ final class PluginRunner: @unchecked Sendable {
 
     /// What one read asks of each event loop, run there as one task, in the order it came.
     struct LoopWork {
-        private var jobs: [ObjectIdentifier: (loop: EventLoop, jobs: [() -> Void], settled: [InFlight])] = [:]
-        private var order: [ObjectIdentifier] = []
-        let host: PluginHost
+        /// A host call, the common item, as data: a closure each cost an allocation per event.
+        struct Call {
+            let call: RunnerCall
+            let message: RunnerMessage
+            let flight: InFlight
+            let request: UInt64
+            let process: Process
+        }
 
-        init(host: PluginHost) {
-            self.host = host
+        enum Item {
+            case call(Call)
+            case job(() -> Void)
+        }
+
+        private var jobs: [ObjectIdentifier: (loop: EventLoop, items: [Item], settled: [InFlight])] = [:]
+        private var order: [ObjectIdentifier] = []
+        let runner: PluginRunner
+
+        init(runner: PluginRunner) {
+            self.runner = runner
         }
 
         private mutating func entry(_ loop: EventLoop) -> ObjectIdentifier {
@@ -394,7 +408,11 @@ final class PluginRunner: @unchecked Sendable {
         }
 
         mutating func add(_ loop: EventLoop, _ job: @escaping () -> Void) {
-            jobs[entry(loop)]!.jobs.append(job)
+            jobs[entry(loop)]!.items.append(.job(job))
+        }
+
+        mutating func add(_ call: Call) {
+            jobs[entry(call.flight.socket.eventLoop)]!.items.append(.call(call))
         }
 
         /// A counted message answered: settled after the read's other work for its loop.
@@ -405,10 +423,22 @@ final class PluginRunner: @unchecked Sendable {
         func run() {
             for key in order {
                 let (loop, list, settled) = jobs[key]!
-                nonisolated(unsafe) let run = list
-                let host = host
+                nonisolated(unsafe) let items = list
+                let runner = runner
                 loop.execute {
-                    for job in run { job() }
+                    let host = runner.host
+                    for item in items {
+                        switch item {
+                        case .job(let job):
+                            job()
+                        case .call(let call):
+                            let (status, value) = host.perform(call.call, call.message, flight: call.flight, runner: runner)
+                            if call.request != 0 {
+                                call.process.enqueue(RunnerMessage(kind: .reply, id: call.request, number: Int64(status), fields: [value]),
+                                                     loop: loop)
+                            }
+                        }
+                    }
                     for flight in settled { host.settle(flight) }
                 }
             }
@@ -457,13 +487,7 @@ final class PluginRunner: @unchecked Sendable {
                 if request != 0 { process.enqueue(RunnerMessage(kind: .reply, id: request, number: Int64(SIO_ERR_STATE))) }
                 return
             }
-            work.add(flight.socket.eventLoop) { [self] in
-                let (status, value) = host.perform(call, message, flight: flight, runner: self)
-                if request != 0 {
-                    process.enqueue(RunnerMessage(kind: .reply, id: request, number: Int64(status), fields: [value]),
-                                    loop: flight.socket.eventLoop)
-                }
-            }
+            work.add(LoopWork.Call(call: call, message: message, flight: flight, request: request, process: process))
         case .hung:
             let kind = Int(message.number)
             guard LoadedPlugin.eventNames.indices.contains(kind), killHung(process) else { return }

@@ -37,16 +37,17 @@ final class RunnerScope {
     let serial: UInt
     let eventID: UInt64
     let kind: sio_event_kind
-    let arena = CArena()
+    let arena: CArena
     var reason: String?
     var deferrable: Bool
     var handlerTicket: sio_ticket = 0
 
-    init(serial: UInt, eventID: UInt64, kind: sio_event_kind, deferrable: Bool) {
+    init(serial: UInt, eventID: UInt64, kind: sio_event_kind, deferrable: Bool, arena: CArena) {
         self.serial = serial
         self.eventID = eventID
         self.kind = kind
         self.deferrable = deferrable
+        self.arena = arena
     }
 
     var handle: OpaquePointer? { OpaquePointer(bitPattern: serial) }
@@ -391,9 +392,20 @@ final class RunnerState: @unchecked Sendable {
         exit(0)
     }
 
+    /// The events' buffers: one event at a time runs here, so one arena serves them all, reset
+    /// when the next opens (what a handler was given lives until it returns, as the ABI says).
+    private let eventArena = CArena()
+
     private func open(eventID: UInt64, kind: sio_event_kind, deferrable: Bool) -> RunnerScope {
         serial += 1
-        let scope = RunnerScope(serial: serial, eventID: eventID, kind: kind, deferrable: deferrable)
+        let arena: CArena
+        if self.scope == nil {
+            eventArena.reset()
+            arena = eventArena
+        } else {
+            arena = CArena()
+        }
+        let scope = RunnerScope(serial: serial, eventID: eventID, kind: kind, deferrable: deferrable, arena: arena)
         self.scope = scope
         return scope
     }
