@@ -25,21 +25,29 @@ final class InFlightTableTests: XCTestCase {
         XCTAssertNil(table[0])
     }
 
-    /// One event answered late does not keep everything sent after it: it moves aside.
+    /// One event answered late does not keep everything sent after it: parked, or past the
+    /// window, it moves aside and is still found.
     func testALateEventMovesAsideAndTheRingStaysSmall() {
-        var table = InFlightTable<UInt64>()
-        let count = UInt64(InFlightTable<UInt64>.window * 3)
-        table.insert(0, id: 1)  // deferred
-        for id in 2...count {
-            table.insert(id, id: id)
-            XCTAssertEqual(table.remove(id), id)
+        for parked in [true, false] {
+            var table = InFlightTable<UInt64>(window: 64)
+            let count: UInt64 = 64 * 3
+            table.insert(0, id: 1)  // deferred
+            if parked { table.park(1) }
+            for id in 2...count {
+                table.insert(id, id: id)
+                XCTAssertEqual(table.remove(id), id)
+            }
+            XCTAssertEqual(table.all.map(\.id), [1])
+            XCTAssertEqual(table[1], 0)
+            table.park(1)  // parked twice: no change
+            XCTAssertEqual(table.remove(1), 0)
+            XCTAssertTrue(table.isEmpty)
+            table.insert(7, id: count + 1)
+            table.removeAll()
+            XCTAssertTrue(table.isEmpty)
         }
-        XCTAssertEqual(table.all.map(\.id), [1])
-        XCTAssertEqual(table[1], 0)
-        XCTAssertEqual(table.remove(1), 0)
-        XCTAssertTrue(table.isEmpty)
-        table.insert(7, id: count + 1)
-        table.removeAll()
+        var table = InFlightTable<Int>()
+        table.park(3)  // unknown: nothing happens
         XCTAssertTrue(table.isEmpty)
     }
 }

@@ -2,13 +2,19 @@ import NIOCore
 
 /// The events sent to a runner and not answered yet, by id.
 ///
-/// Ids are handed out in order and nearly always answered in order, so a ring indexed by id
-/// holds them without hashing (the dictionary it replaces cost a hash insert and removal per
-/// event). An event answered much later — deferred in the runner — moves aside into a
-/// dictionary once the ring passes `window`, so one slow event never makes the ring grow with
-/// everything sent after it.
+/// Ids are handed out in order and answered in order — the runner takes its inbox first in,
+/// first out — except for events it parks (deferred by the plugin, or held behind their
+/// socket's deferred one), which it says so of (`park`). So a ring indexed by id holds them
+/// without hashing (the dictionary it replaces cost a hash insert and removal per event), and
+/// parked events move aside into a dictionary, so one slow event never makes the ring grow
+/// with everything sent after it. Past `window` (a runner that answers nothing, held back by
+/// each client's backlog limit) the oldest move aside too.
 struct InFlightTable<Element> {
-    static var window: Int { 4096 }
+    let window: Int
+
+    init(window: Int = 1 << 20) {
+        self.window = window
+    }
 
     private var ring = CircularBuffer<Element?>()
     /// The id of the ring's first slot.
@@ -23,7 +29,7 @@ struct InFlightTable<Element> {
         precondition(id >= base + UInt64(ring.count), "in-flight ids go up")
         while base + UInt64(ring.count) < id { ring.append(nil) }
         ring.append(element)
-        while ring.count > Self.window {
+        while ring.count > window {
             if let first = ring.removeFirst() { aside[base] = first }
             base += 1
         }
@@ -47,6 +53,12 @@ struct InFlightTable<Element> {
             base += 1
         }
         return element
+    }
+
+    /// The event will be answered out of order: it leaves the ring.
+    mutating func park(_ id: UInt64) {
+        guard id >= base, let element = remove(id) else { return }
+        aside[id] = element
     }
 
     /// Every element with its id, the ones set aside first (they are the oldest).

@@ -488,6 +488,8 @@ final class PluginRunner: @unchecked Sendable {
                 return
             }
             work.add(LoopWork.Call(call: call, message: message, flight: flight, request: request, process: process))
+        case .parked:
+            lock.withLock { inFlight.park(message.id) }
         case .hung:
             let kind = Int(message.number)
             guard LoadedPlugin.eventNames.indices.contains(kind), killHung(process) else { return }

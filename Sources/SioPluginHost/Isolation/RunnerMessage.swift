@@ -49,6 +49,9 @@ struct RunnerMessage: Equatable, Sendable {
         /// The build is mapped and described; number: 1 when it has an `adopt` and its `init`
         /// ran (fields as `loaded`), 0 when `init` waits for `start` (fields: name, version, abi).
         case prepared = 26
+        /// id: an event the runner holds behind its socket's deferred one, or its plugin
+        /// deferred: answered out of order, so the server keeps it apart (`InFlightTable`).
+        case parked = 27
     }
 
     var kind: Kind

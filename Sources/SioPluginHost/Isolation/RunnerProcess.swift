@@ -413,6 +413,7 @@ final class RunnerState: @unchecked Sendable {
     private func dispatch(_ message: RunnerMessage) {
         let socketID = message.text(1)
         if waitingSockets.contains(socketID) {
+            write(RunnerMessage(kind: .parked, id: message.id))
             heldBySocket[socketID, default: []].append(message)
             return
         }
@@ -455,6 +456,7 @@ final class RunnerState: @unchecked Sendable {
         if tickets.isEmpty {
             finish(message.id, status: status, reason: reasons.joined(separator: "; "))
         } else {
+            write(RunnerMessage(kind: .parked, id: message.id))
             waiting[message.id] = Waiting(socketID: socketID, kind: kind, deadline: .now + pendingTimeout, tickets: tickets,
                                           status: status, reason: reasons.joined(separator: "; "))
             waitingSockets.insert(socketID)
