@@ -31,17 +31,32 @@ final class PluginRunner: @unchecked Sendable {
     private var timers: [CoreMetrics.Timer] = []
     private var errorCounters: [Counter] = []
 
-    /// `@unchecked Sendable`: it goes to the socket's loop, the only place its state is touched.
-    struct InFlight: @unchecked Sendable {
+    /// An event sent to the runner. A class: it is passed from the loop to the table, the
+    /// reader and back to the loop, and a reference is one retain where this struct's copies
+    /// were several (a few per cent of an isolated event).
+    ///
+    /// `@unchecked Sendable`: immutable; its state is touched on the socket's loop only.
+    final class InFlight: @unchecked Sendable {
         let socket: Socket
         let state: SocketState?
         let kind: sio_event_kind
         let ticket: sio_ticket
         /// A message's ack id, answered when the runner's `done` brings arguments.
-        var ackID: Int? = nil
+        let ackID: Int?
         let started: ContinuousClock.Instant
         /// A client's message, counted in its socket's `runnerBacklog` until settled.
-        var counted = false
+        let counted: Bool
+
+        init(socket: Socket, state: SocketState?, kind: sio_event_kind, ticket: sio_ticket, ackID: Int? = nil,
+             started: ContinuousClock.Instant, counted: Bool = false) {
+            self.socket = socket
+            self.state = state
+            self.kind = kind
+            self.ticket = ticket
+            self.ackID = ackID
+            self.started = started
+            self.counted = counted
+        }
     }
 
     let file: String
