@@ -21,6 +21,7 @@ final class RunnerMessageTests: XCTestCase {
         XCTAssertEqual(Array(decoded.field(3)), [])
         XCTAssertEqual(Array(decoded.field(-1)), [])
         XCTAssertEqual(decoded.fields, [Array("a".utf8), [], [0, 255, 10]])
+        XCTAssertEqual(decoded.fieldSlices.map { Array($0) }, decoded.fields)
     }
 
     func testAMessageArrivingByteByByteIsDecodedOnlyWhenWhole() throws {

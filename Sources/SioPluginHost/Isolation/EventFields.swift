@@ -67,7 +67,8 @@ enum EventFields {
     /// nor kept in `requests`).
     static func decode(_ message: RunnerMessage, kind: sio_event_kind, in arena: CArena, requests: RequestCache) -> Decoded? {
         guard message.fieldCount == Index.allCases.count else { return nil }
-        func field(_ index: Index) -> ArraySlice<UInt8> { message.field(index.rawValue) }
+        let fields = message.fieldSlices
+        func field(_ index: Index) -> ArraySlice<UInt8> { fields[index.rawValue] }
         let handlerBytes = Array(field(.handlers))
         guard handlerBytes.count % 2 == 0 else { return nil }
         let handlers = stride(from: 0, to: handlerBytes.count, by: 2).map { Int(handlerBytes[$0]) | Int(handlerBytes[$0 + 1]) << 8 }

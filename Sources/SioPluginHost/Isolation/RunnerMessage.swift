@@ -91,6 +91,19 @@ struct RunnerMessage: Equatable, Sendable {
         return wire[(at + 4)..<(at + 4 + Self.length(in: wire, at: at))]
     }
 
+    /// Every field where it lies, in one walk (`field` walks from the first each time).
+    var fieldSlices: [ArraySlice<UInt8>] {
+        var slices: [ArraySlice<UInt8>] = []
+        slices.reserveCapacity(fieldCount)
+        var at = 0
+        for _ in 0..<fieldCount {
+            let length = Self.length(in: wire, at: at)
+            slices.append(wire[(at + 4)..<(at + 4 + length)])
+            at += 4 + length
+        }
+        return slices
+    }
+
     func text(_ index: Int) -> String {
         String(decoding: field(index), as: UTF8.self)
     }

@@ -412,7 +412,7 @@ final class RunnerState: @unchecked Sendable {
 
     private func dispatch(_ message: RunnerMessage) {
         let socketID = message.text(1)
-        if waitingSockets.contains(socketID) {
+        if !waitingSockets.isEmpty, waitingSockets.contains(socketID) {
             write(RunnerMessage(kind: .parked, id: message.id))
             heldBySocket[socketID, default: []].append(message)
             return
