@@ -80,3 +80,15 @@ async def run_load(port, clients, rate, during, make=None):
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
     return pingers
+
+
+def ack_ids(ws, count):
+    """A raw WebSocket client's next `count` acknowledgement ids (answering pings meanwhile)."""
+    acks = []
+    while len(acks) < count:
+        frame = ws.recv()
+        if frame == "2":
+            ws.send("3")
+        elif frame.startswith("43"):
+            acks.append(int(frame[2:frame.index("[")]))
+    return acks

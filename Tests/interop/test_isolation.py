@@ -11,6 +11,7 @@ import pytest
 import socketio
 
 from conftest import BUILD_DIR, ROOT, wait_until
+from load import ack_ids
 from plugins import SOURCES, build_c, plugin_dir, swift_plugin
 
 
@@ -367,13 +368,7 @@ def test_a_client_sending_faster_than_the_plugin_handles_is_not_read_from(start_
     sender.join(1.5)
     # Read freely, the 2 MB would be in the server's queue to the runner within a second.
     assert sender.is_alive(), "the server read everything the client sent"
-    acks = []
-    while len(acks) < events:
-        frame = ws.recv()
-        if frame == "2":
-            ws.send("3")
-        elif frame.startswith("43"):
-            acks.append(int(frame[2:frame.index("[")]))
+    acks = ack_ids(ws, events)
     sender.join(10)
     assert acks == list(range(events)), "lost or reordered"
     assert time.monotonic() - started >= 2 * events / 1000 * 0.9
