@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // Engine.IO v4 / Socket.IO v5 wire formats. Pure: no I/O, no event loops.
@@ -60,6 +61,19 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Several processes as one server: LISTEN/NOTIFY through PostgreSQL, and the presence
+        // they share. Only `sio` links it; the server module knows a `ClusterLink` and no database.
+        .target(
+            name: "SioCluster",
+            dependencies: [
+                "SocketIOServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // The C ABI header, as a Swift module for the host and the Swift SDK.
         .systemLibrary(name: "CSioPlugin", path: "sio-plugin-sdk/Sources/CSioPlugin"),
         // Loads handler plugins and turns server events into handler calls.
@@ -86,7 +100,7 @@ let package = Package(
         .executableTarget(
             name: "sio",
             dependencies: [
-                "SocketIOServer", "SioPluginHost", "SocketIOCodec", "SioAdmin",
+                "SocketIOServer", "SioPluginHost", "SocketIOCodec", "SioAdmin", "SioCluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -125,6 +139,7 @@ let package = Package(
         ),
         .testTarget(name: "SocketIOCodecTests", dependencies: ["SocketIOCodec"]),
         .testTarget(name: "SioAdminTests", dependencies: ["SioAdmin"]),
+        .testTarget(name: "SioClusterTests", dependencies: ["SioCluster", "SocketIOServer"]),
         .testTarget(name: "SioPluginTests", dependencies: ["SioPlugin"]),
         .testTarget(name: "SioPluginHostTests", dependencies: ["SioPluginHost", "SocketIOServer", "SocketIOCodec", "CSioPlugin"]),
         .testTarget(

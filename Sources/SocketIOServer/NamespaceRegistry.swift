@@ -16,34 +16,74 @@ final class NamespaceRegistry: Sendable {
         var byID: [String: Socket] = [:]
         var all = IdentitySet<Socket>()
         var channels: [String: IdentitySet<Socket>] = [:]
+        /// Presence values set by the application, by socket id.
+        var values: [String: String] = [:]
     }
 
     private let state = NIOLockedValueBox(State())
     /// Bumped, under the lock, by every change of who is in the namespace or a channel.
     private let version = ManagedAtomic<UInt64>(1)
 
-    init(name: String) {
+    /// The cluster, told of every change inside the lock (see `ClusterLink`); nil alone.
+    private let cluster: (any ClusterLink)?
+
+    init(name: String, cluster: (any ClusterLink)? = nil) {
         self.name = name
+        self.cluster = cluster
     }
 
-    private func change(_ body: (inout State) -> Void) {
+    private func change(_ presence: @autoclosure () -> PresenceChange, _ body: (inout State) -> Void) {
         state.withLockedValue { state in
             body(&state)
             version.wrappingIncrement(ordering: .releasing)
+            if let cluster { cluster.presenceChanged(presence()) }
         }
     }
 
     func add(_ socket: Socket) {
-        change {
+        change(.connected(namespace: name, socket: socket.id)) {
             $0.byID[socket.id] = socket
             $0.all.insert(socket)
         }
     }
 
     func remove(_ socket: Socket) {
-        change {
+        change(.disconnected(namespace: name, socket: socket.id)) {
             _ = $0.byID.removeValue(forKey: socket.id)
             $0.all.remove(socket)
+            $0.values.removeValue(forKey: socket.id)
+        }
+    }
+
+    /// Sets (nil: clears) the presence value of a connected socket; false when it is not.
+    func setValue(_ value: String?, of id: String) -> Bool {
+        state.withLockedValue { state in
+            guard state.byID[id] != nil else { return false }
+            state.values[id] = value
+            cluster?.presenceChanged(.value(namespace: name, socket: id, value))
+            return true
+        }
+    }
+
+    /// This process's sockets (in `channel`, when given), with their presence values.
+    func members(channel: String?) -> [PresenceMember] {
+        state.withLockedValue { state in
+            let sockets = channel.map { state.channels[$0]?.members ?? [] } ?? state.all.members
+            return sockets.map { PresenceMember(id: $0.id, namespace: name, node: nil, value: state.values[$0.id]) }
+        }
+    }
+
+    /// Every member with its channels, handed to `body` under the lock.
+    func withMembers(_ body: (NamespaceMembers) -> Void) {
+        state.withLockedValue { state in
+            var channelsOf: [String: [String]] = [:]
+            for (channel, sockets) in state.channels {
+                for socket in sockets.members { channelsOf[socket.id, default: []].append(channel) }
+            }
+            let members = state.byID.keys.sorted().map {
+                NamespaceMembers.Member(id: $0, channels: channelsOf[$0]?.sorted() ?? [], value: state.values[$0])
+            }
+            body(NamespaceMembers(namespace: name, members: members))
         }
     }
 
@@ -52,11 +92,13 @@ final class NamespaceRegistry: Sendable {
     }
 
     func join(_ socket: Socket, channel: String) {
-        change { $0.channels[channel, default: IdentitySet<Socket>()].insert(socket) }
+        change(.joined(namespace: name, socket: socket.id, channel: channel)) {
+            $0.channels[channel, default: IdentitySet<Socket>()].insert(socket)
+        }
     }
 
     func leave(_ socket: Socket, channel: String) {
-        change { state in
+        change(.left(namespace: name, socket: socket.id, channel: channel)) { state in
             state.channels[channel]?.remove(socket)
             if state.channels[channel]?.isEmpty == true { state.channels.removeValue(forKey: channel) }
         }

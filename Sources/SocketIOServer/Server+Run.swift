@@ -10,10 +10,13 @@ extension Server {
     /// `announceFirst` prints the lines of other listeners (the admin endpoint) before that one,
     /// so that a script that waits for "listening" has them all; when it returns false (a
     /// listener could not bind), "listening" is never said and the group's error ends the run.
-    public func runUntilSignalled(logger: Logger, beside services: [any Service] = [],
+    ///
+    /// `underneath` start before the server and stop after it (a group stops its services last
+    /// first): the cluster link, which carries the server's last disconnects to other nodes.
+    public func runUntilSignalled(logger: Logger, underneath: [any Service] = [], beside services: [any Service] = [],
                                   announceFirst: @escaping @Sendable () async -> Bool = { true }) async throws {
         let group = ServiceGroup(
-            configuration: .init(services: [self] + services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: underneath + [self] + services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         let announcer = Task {
             let address = try? await self.localAddress
             guard await announceFirst(), let address else { return }

@@ -15,8 +15,12 @@ public final class Server: Service, Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let boundAddress: EventLoopPromise<SocketAddress>
 
-    public init(configuration: ServerConfiguration, application: Application, logger: Logger = Logger(label: "sio")) {
-        self.context = ServerContext(configuration: configuration, application: application, logger: logger)
+    /// - Parameter cluster: the other nodes (`sio serve --cluster`): sends reach their sockets
+    ///   too, and presence covers them. Nil: this process is the whole server.
+    public init(configuration: ServerConfiguration, application: Application, logger: Logger = Logger(label: "sio"),
+                cluster: (any ClusterLink)? = nil) {
+        self.context = ServerContext(configuration: configuration, application: application, logger: logger, cluster: cluster)
+        cluster?.attach(ClusterEndpoint(context: context))
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
         self.boundAddress = group.next().makePromise()
     }
@@ -220,12 +224,47 @@ public final class Server: Service, Sendable {
         return snapshots.sorted { ($0.namespace, $0.connectedAt, $0.id) < ($1.namespace, $1.connectedAt, $1.id) }
     }
 
-    /// Every channel of every namespace with its member count.
+    /// Every channel of every namespace with its member count, across the cluster.
     public var channels: [ChannelCount] {
         context.namespaces.keys.sorted().flatMap { name in
-            context.namespaces[name]!.channelCounts.sorted { $0.key < $1.key }
-                .map { ChannelCount(namespace: name, channel: $0.key, members: $0.value) }
+            var counts = context.namespaces[name]!.channelCounts
+            if let cluster = context.cluster {
+                counts.merge(cluster.remoteChannelCounts(namespace: name), uniquingKeysWith: +)
+            }
+            return counts.sorted { $0.key < $1.key }.map { ChannelCount(namespace: name, channel: $0.key, members: $0.value) }
         }
+    }
+
+    /// The sockets of `channel` (nil: of the namespace) on every node, with their presence
+    /// values; this process's first.
+    public func presence(namespace: String = "/", channel: String?) -> [PresenceMember] {
+        guard let registry = context.namespaces[namespace] else { return [] }
+        let local = registry.members(channel: channel).sorted { $0.id < $1.id }
+        guard let cluster = context.cluster else { return local }
+        return local + cluster.remoteMembers(namespace: namespace, channel: channel)
+            .sorted { ($0.node ?? "", $0.id) < ($1.node ?? "", $1.id) }
+    }
+
+    /// How many sockets of the cluster are in `channel` (nil: in the namespace) on other nodes.
+    public func remoteCount(namespace: String = "/", channel: String?) -> Int {
+        context.cluster?.remoteMembers(namespace: namespace, channel: channel).count ?? 0
+    }
+
+    /// Sets the presence value of a socket of this process (nil clears it): false when it is not
+    /// connected here. At most 256 bytes, checked by the caller.
+    public func setPresence(_ value: String?, socketID: String, namespace: String = "/") -> Bool {
+        context.namespaces[namespace]?.setValue(value, of: socketID) ?? false
+    }
+
+    /// An event to one socket, on whichever node has it: false when none has.
+    public func emit(toSocket id: String, namespace: String = "/", event: String, _ arguments: [JSONValue],
+                     attachments: [ByteBuffer] = []) -> Bool {
+        context.emit(toSocket: id, namespace: namespace, event: event, arguments, attachments: attachments)
+    }
+
+    /// Joins, leaves or disconnects a socket by id, on whichever node has it: false when none has.
+    public func perform(_ operation: SocketOperation, onSocket id: String, namespace: String = "/") -> Bool {
+        context.perform(operation, onSocket: id, namespace: namespace)
     }
 
     /// The connected socket with this id in `namespace`, if any.

@@ -16,15 +16,18 @@ final class ServerContext: Sendable {
     let connectionLimits: ConnectionLimits
     let disconnects = DisconnectCounts()
     let metrics: ServerMetrics?
+    /// The other nodes, with `--cluster`; nil for a single process.
+    let cluster: (any ClusterLink)?
 
     init(configuration: ServerConfiguration, application: Application, logger: Logger,
-         metricsFactory: any MetricsFactory = MetricsSystem.factory) {
+         metricsFactory: any MetricsFactory = MetricsSystem.factory, cluster: (any ClusterLink)? = nil) {
+        self.cluster = cluster
         self.configuration = configuration
         self.application = application
         self.logger = logger
         self.connectionLimits = ConnectionLimits(maxTotal: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerAddress)
         var namespaces: [String: NamespaceRegistry] = [:]
-        for name in configuration.namespaces.union(["/"]) { namespaces[name] = NamespaceRegistry(name: name) }
+        for name in configuration.namespaces.union(["/"]) { namespaces[name] = NamespaceRegistry(name: name, cluster: cluster) }
         self.namespaces = namespaces
         self.metrics = configuration.metrics ? ServerMetrics(namespaces: namespaces.keys, factory: metricsFactory) : nil
         self.clientScript = ClientScript(officialClientPath: configuration.clientScriptPath)

@@ -1,6 +1,7 @@
 import Foundation
 import Prometheus
 import SioAdmin
+import SioCluster
 import SioPluginHost
 import SocketIOCodec
 import SocketIOServer
@@ -13,6 +14,8 @@ struct AdminRoutes: Sendable {
     /// nil with `--no-metrics`: `/metrics` answers 404.
     let metrics: PrometheusCollectorRegistry?
     let recent: RecentProblems?
+    /// With `--cluster`: its state in `/stats`.
+    let cluster: PostgresCluster?
 
     func handle(_ request: AdminRequest) async -> AdminResponse {
         let parts = URLComponents(string: request.path)
@@ -51,11 +54,29 @@ struct AdminRoutes: Sendable {
             guard let body = try? JSONValue(parsing: request.body), let id = body["socket_id"]?.stringValue else {
                 return failure(400, "expected {\"socket_id\": ..., \"namespace\"?: ...}")
             }
-            guard let socket = server.socket(id: id, namespace: body["namespace"]?.stringValue ?? "/") else {
+            guard server.perform(.disconnect, onSocket: id, namespace: body["namespace"]?.stringValue ?? "/") else {
                 return failure(404, "no socket with id \(id)")
             }
-            socket.disconnect()
             return ok(["disconnected": .string(id)])
+        case ("POST", "/join"), ("POST", "/leave"):
+            guard let body = try? JSONValue(parsing: request.body), let id = body["socket_id"]?.stringValue,
+                  let channel = ChannelName.validate(body["channel"]) else {
+                return failure(400, "expected {\"socket_id\": ..., \"channel\": ..., \"namespace\"?: ...}")
+            }
+            let operation: SocketOperation = path == "/join" ? .join(channel) : .leave(channel)
+            guard server.perform(operation, onSocket: id, namespace: body["namespace"]?.stringValue ?? "/") else {
+                return failure(404, "no socket with id \(id)")
+            }
+            return ok([path == "/join" ? "joined" : "left": .string(channel), "socket_id": .string(id)])
+        case ("GET", "/presence"):
+            guard let channel = query["channel"], !channel.isEmpty else { return failure(400, "expected ?channel=NAME") }
+            let members = server.presence(namespace: query["namespace"] ?? "/", channel: channel)
+            return ok([
+                "channel": .string(channel), "count": .number(members.count),
+                "members": .array(members.map {
+                    ["id": .string($0.id), "node": .string($0.node ?? cluster?.nodeID ?? "local"), "value": $0.value.map(JSONValue.string) ?? .null]
+                }),
+            ])
         case ("POST", "/reload"):
             let reports = await host.reload().map { report -> JSONValue in
                 ["file": .string(report.file), "outcome": .string(report.outcome.summary)]
@@ -80,6 +101,14 @@ struct AdminRoutes: Sendable {
                 "sessions": .number(statistics.sessions),
                 "sockets": .object(statistics.sockets.sorted { $0.key < $1.key }.map { ($0.key, .number($0.value)) }),
                 "disconnects": .object(DisconnectReason.allCases.map { ($0.rawValue, .number(statistics.disconnects[$0] ?? 0)) }),
+                "cluster": cluster.map { status in
+                    let status = status.status
+                    return [
+                        "node": .string(status.node), "connected": .bool(status.connected),
+                        "peers": .array(status.peers.map(JSONValue.string)), "remote_sockets": .number(status.remoteSockets),
+                        "dropped": .number(status.dropped),
+                    ]
+                } ?? .null,
             ])
         case ("POST", "/broadcast"):
             guard let body = try? JSONValue(parsing: request.body), let message = body["message"] else {

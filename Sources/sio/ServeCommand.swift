@@ -5,6 +5,7 @@ import Prometheus
 import ServiceLifecycle
 import UnixSignals
 import SioAdmin
+import SioCluster
 import SioPluginHost
 import SocketIOServer
 
@@ -118,6 +119,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds SIGTERM/SIGINT waits for every socket to finish; past it the server exits non-zero.")
     var shutdownTimeout: Int64 = 10_000
 
+    @Option(help: "postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?channel=NAME]: join the cluster of the nodes sharing this database (default $SIO_CLUSTER; none: this process is the whole server). See docs/deployment.md.")
+    var cluster: String?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
@@ -204,7 +208,15 @@ struct ServeCommand: AsyncParsableCommand {
         // At start-up a missing or unsafe plugins directory is an error; on a reload it is a refusal.
         try host.checkDirectory()
         host.loadAll()
-        let server = Server(configuration: configuration, application: host, logger: logger)
+        var link: PostgresCluster?
+        if let url = (cluster ?? environment["SIO_CLUSTER"]).flatMap({ $0.isEmpty ? nil : $0 }) {
+            do {
+                link = PostgresCluster(configuration: try ClusterConfiguration(url: url), logger: logger)
+            } catch {
+                throw ValidationError("--cluster: \(error)")
+            }
+        }
+        let server = Server(configuration: configuration, application: host, logger: logger, cluster: link)
         host.attach(server)
 
         var services: [any Service] = []
@@ -219,7 +231,7 @@ struct ServeCommand: AsyncParsableCommand {
             guard port <= 65535 else {
                 throw ValidationError("the admin endpoint's default port, --port + 1, is \(port): choose one with --admin-port")
             }
-            let routes = AdminRoutes(host: host, server: server, metrics: registry, recent: recent)
+            let routes = AdminRoutes(host: host, server: server, metrics: registry, recent: recent, cluster: link)
             let admin = AdminServer(host: adminHost, port: port, token: token, logger: logger) { await routes.handle($0) }
             services.append(admin)
             // The admin line comes first; an endpoint that cannot bind fails the start, and
@@ -234,7 +246,8 @@ struct ServeCommand: AsyncParsableCommand {
             services.append(PluginWatcher(directory: plugins, logger: logger) { await host.reload() })
         }
         services.append(HangupReloader(host: host, logger: logger))
-        try await server.runUntilSignalled(logger: logger, beside: services, announceFirst: announceAdmin)
+        try await server.runUntilSignalled(logger: logger, underneath: link.map { [$0] } ?? [], beside: services,
+                                           announceFirst: announceAdmin)
     }
 
     /// Prometheus as the swift-metrics backend. Handler times get buckets from 10 µs: a handler

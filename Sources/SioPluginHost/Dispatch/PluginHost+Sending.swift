@@ -18,6 +18,7 @@ extension PluginHost {
     public func outOfBandBroadcast(_ value: JSONValue, namespace: String, channel: String?) -> DeliveryResult {
         guard let server = attached.load() else { return .noSocket("server not running") }
         let reached = server.emit(namespace: namespace, event: "message", [value], channels: channel.map { [$0] })
+            + server.remoteCount(namespace: namespace, channel: channel)
         if reached == 0 {
             return .noSocket(channel.map { "no socket on channel \($0)" } ?? "no socket connected to \(namespace)")
         }
@@ -30,27 +31,24 @@ extension PluginHost {
         guard let server = attached.load() else { return .noSocket("server not running") }
         let reached = server.emit(namespace: namespace, event: event, arguments, attachments: attachments,
                                   channels: channel.map { [$0] })
+            + server.remoteCount(namespace: namespace, channel: channel)
         if reached == 0 {
             return .noSocket(channel.map { "no socket on channel \($0)" } ?? "no socket connected to \(namespace)")
         }
         return .delivered(reached)
     }
 
-    /// Any event to one socket, by id.
+    /// Any event to one socket, by id, on whichever node of the cluster has it.
     func outOfBandEmit(_ event: String, _ arguments: [JSONValue], attachments: [ByteBuffer], namespace: String,
                        socketID: String) -> DeliveryResult {
-        guard let socket = attached.load()?.socket(id: socketID, namespace: namespace) else {
+        guard let server = attached.load(),
+              server.emit(toSocket: socketID, namespace: namespace, event: event, arguments, attachments: attachments) else {
             return .noSocket("no socket with id \(socketID)")
         }
-        socket.emit(event, arguments, attachments: attachments)
         return .delivered(1)
     }
 
     public func outOfBandSend(_ value: JSONValue, namespace: String, socketID: String) -> DeliveryResult {
-        guard let socket = attached.load()?.socket(id: socketID, namespace: namespace) else {
-            return .noSocket("no socket with id \(socketID)")
-        }
-        socket.emit("message", [value])
-        return .delivered(1)
+        outOfBandEmit("message", [value], attachments: [], namespace: namespace, socketID: socketID)
     }
 }
