@@ -13,7 +13,11 @@
  *   send {"action":"message","message":M}       -> to the room and sender {"action":"message","name","message","time"}
  *   unsubscribe / disconnect                    -> to the room {"action":"leave","name"}
  *
- * Room state survives a reload: retire() hands it to the next version as text.
+ * Who is in a room, and under which name, is presence (ABI 1.4): a user is a socket subscribed
+ * to the room's channel whose presence value is its name. With `sio serve --cluster` that covers
+ * every node, so users on different nodes see each other and the same names in use. Rooms live
+ * here: one created on a node is listed there; a room with people in it can be entered from
+ * every node. The room list survives a reload: retire() hands it to the next version as text.
  *
  * Build: cc -std=c11 -shared -fPIC -O2 -Iinclude -o chat.so Plugins/chat-c/chat.c -lpthread
  */
@@ -27,18 +31,15 @@
 #include "sio_plugin.h"
 
 #define MAX_ROOMS 256
-#define MAX_USERS 512
 #define NAME_MAX_LEN 64
 
 typedef struct { int id; char name[NAME_MAX_LEN]; } room;
-typedef struct { int room; char sid[32]; char name[NAME_MAX_LEN]; } user;
 
 static const sio_host_api *api;
+static sio_plugin *self;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static room rooms[MAX_ROOMS];
 static int room_count, next_room_id = 1;
-static user users[MAX_USERS];
-static int user_count;
 static char *retired_state;
 
 static sio_buf cstr(const char *s) { return (sio_buf){ s, strlen(s) }; }
@@ -77,10 +78,14 @@ static room *find_room(int id) {
     return NULL;
 }
 
-static user *find_user(sio_buf sid) {
-    for (int i = 0; i < user_count; i++)
-        if (strlen(users[i].sid) == sid.len && memcmp(users[i].sid, sid.ptr, sid.len) == 0) return &users[i];
-    return NULL;
+/* A room is known here, or has people in it somewhere in the cluster. */
+static int room_exists(int id) {
+    if (id < 0) return 0;
+    if (find_room(id)) return 1;
+    char channel[32];
+    snprintf(channel, sizeof channel, "room-%d", id);
+    size_t count = 0;
+    return api->oob_presence_count(self, cstr(""), cstr(channel), &count) == SIO_OK && count > 0;
 }
 
 /* A growing JSON text. */
@@ -114,16 +119,41 @@ static text notice(const sio_event *e, const char *action, const char *name) {
     return t;
 }
 
-static void users_json(text *t, const sio_event *e, int room_id) {
-    puts_(t, "[");
+/* The names in a room on every node: the presence values of its channel's sockets. With
+ * `in_use`, only whether that name is among them. */
+static int users_json(text *t, const sio_event *e, int room_id, const char *in_use) {
+    char channel[32];
+    snprintf(channel, sizeof channel, "room-%d", room_id);
+    sio_buf list;
+    size_t count = 0;
+    if (api->presence_list(e->socket, cstr(channel), &list, &count) != SIO_OK) count = 0;
+    if (t) puts_(t, "[");
     int first = 1;
-    for (int i = 0; i < user_count; i++) {
-        if (users[i].room != room_id) continue;
+    for (size_t i = 0; i < count; i++) {
+        char path[32];
+        sio_buf name;
+        snprintf(path, sizeof path, "%zu.value", i);
+        if (api->json_get_string(e->socket, list, path, &name) != SIO_OK) continue;
+        if (in_use) {
+            if (eq(name, in_use)) return 1;
+            continue;
+        }
         if (!first) puts_(t, ",");
         first = 0;
-        put_quoted(t, e, users[i].name);
+        char copy[NAME_MAX_LEN];
+        snprintf(copy, sizeof copy, "%.*s", (int)name.len, name.ptr);
+        put_quoted(t, e, copy);
     }
-    puts_(t, "]");
+    if (t) puts_(t, "]");
+    return 0;
+}
+
+/* The name this socket started with, from its context. */
+static int started_name(const sio_event *e, char *out, size_t cap) {
+    sio_buf name;
+    if (api->context_get(e->socket, cstr("name"), &name) != SIO_OK) return 0;
+    snprintf(out, cap, "%.*s", (int)name.len, name.ptr);
+    return 1;
 }
 
 static sio_status list_rooms(const sio_event *e) {
@@ -135,7 +165,7 @@ static sio_status list_rooms(const sio_event *e) {
         puts_(&t, head);
         put_quoted(&t, e, rooms[i].name);
         puts_(&t, ",\"users\":");
-        users_json(&t, e, rooms[i].id);
+        users_json(&t, e, rooms[i].id, NULL);
         puts_(&t, "}");
     }
     puts_(&t, "]]");
@@ -181,33 +211,28 @@ static sio_status start(const sio_event *e, int room_id) {
     char name[NAME_MAX_LEN];
     if (api->json_get_string(e->socket, e->message->args_json, "0.name", &raw) != SIO_OK) raw = cstr("");
     clean(raw, name, sizeof name);
-    if (!name[0] || find_user(e->socket_id)) {
+    char started[NAME_MAX_LEN];
+    if (!name[0] || started_name(e, started, sizeof started)) {
         api->set_reason(e->socket, cstr(name[0] ? "already started" : "a name is needed"));
         return SIO_FAIL;
     }
-    for (int i = 0; i < user_count; i++) {
-        if (users[i].room == room_id && strcmp(users[i].name, name) == 0) {
-            text t = notice(e, "in-use", name);
-            api->send(e->socket, buf(&t));
-            free(t.p);
-            return SIO_OK;
-        }
+    if (users_json(NULL, e, room_id, name)) {
+        text t = notice(e, "in-use", name);
+        api->send(e->socket, buf(&t));
+        free(t.p);
+        return SIO_OK;
     }
-    if (user_count == MAX_USERS) {
-        api->set_reason(e->socket, cstr("the chat is full"));
-        return SIO_FAIL;
-    }
-    user *u = &users[user_count++];
-    u->room = room_id;
-    snprintf(u->sid, sizeof u->sid, "%.*s", (int)e->socket_id.len, e->socket_id.ptr);
-    snprintf(u->name, sizeof u->name, "%s", name);
+    api->presence_set(e->socket, cstr(name));
     api->context_set(e->socket, cstr("name"), cstr(name));
+    char room_text[16];
+    snprintf(room_text, sizeof room_text, "%d", room_id);
+    api->context_set(e->socket, cstr("room"), cstr(room_text));
 
     text t = { 0 };
     puts_(&t, "{\"action\":\"started\",\"name\":");
     put_quoted(&t, e, name);
     puts_(&t, ",\"users\":");
-    users_json(&t, e, room_id);
+    users_json(&t, e, room_id, NULL);
     puts_(&t, "}");
     api->send(e->socket, buf(&t));
     free(t.p);
@@ -220,11 +245,14 @@ static sio_status start(const sio_event *e, int room_id) {
 }
 
 static sio_status say(const sio_event *e) {
-    user *u = find_user(e->socket_id);
-    if (!u) {
+    char name[NAME_MAX_LEN];
+    sio_buf room_text;
+    if (!started_name(e, name, sizeof name) || api->context_get(e->socket, cstr("room"), &room_text) != SIO_OK) {
         api->set_reason(e->socket, cstr("start with a name first"));
         return SIO_FAIL;
     }
+    char channel[32];
+    snprintf(channel, sizeof channel, "room-%.*s", (int)room_text.len, room_text.ptr);
     sio_buf raw;
     char message[1024];
     if (api->json_get_string(e->socket, e->message->args_json, "0.message", &raw) != SIO_OK) raw = cstr("");
@@ -237,14 +265,12 @@ static sio_status say(const sio_event *e) {
     strftime(clock, sizeof clock, "%H:%M:%S", &local);
     text t = { 0 };
     puts_(&t, "{\"action\":\"message\",\"name\":");
-    put_quoted(&t, e, u->name);
+    put_quoted(&t, e, name);
     puts_(&t, ",\"message\":");
     put_quoted(&t, e, message);
     puts_(&t, ",\"time\":");
     put_quoted(&t, e, clock);
     puts_(&t, "}");
-    char channel[32];
-    snprintf(channel, sizeof channel, "room-%d", u->room);
     api->send_and_broadcast_channel(e->socket, buf(&t), cstr(channel));
     free(t.p);
     return SIO_OK;
@@ -266,7 +292,7 @@ static sio_status on_room_message(const sio_event *e, void *ud) {
     sio_status s = SIO_OK;
     pthread_mutex_lock(&lock);
     if (eq(action, "start")) {
-        if (room_id < 0 || !find_room(room_id)) {
+        if (!room_exists(room_id)) {
             api->set_reason(e->socket, cstr("no such room"));
             s = SIO_FAIL;
         } else {
@@ -284,7 +310,7 @@ static sio_status on_room_subscribe(const sio_event *e, void *ud) {
     (void)ud;
     int id = room_of_channel(e->channel);
     pthread_mutex_lock(&lock);
-    int exists = id >= 0 && find_room(id) != NULL;
+    int exists = room_exists(id);
     pthread_mutex_unlock(&lock);
     if (!exists) {
         api->set_reason(e->socket, cstr("no such room"));
@@ -296,21 +322,25 @@ static sio_status on_room_subscribe(const sio_event *e, void *ud) {
 /* Before the socket leaves its room: tell the others, forget the name. */
 static sio_status on_room_unsubscribe(const sio_event *e, void *ud) {
     (void)ud;
-    pthread_mutex_lock(&lock);
-    user *u = find_user(e->socket_id);
-    if (u && room_of_channel(e->channel) == u->room) {
-        text t = notice(e, "leave", u->name);
+    char name[NAME_MAX_LEN];
+    sio_buf room_text;
+    if (started_name(e, name, sizeof name) && api->context_get(e->socket, cstr("room"), &room_text) == SIO_OK
+        && e->channel.len == 5 + room_text.len && memcmp(e->channel.ptr + 5, room_text.ptr, room_text.len) == 0) {
+        text t = notice(e, "leave", name);
         api->broadcast_channel(e->socket, buf(&t), e->channel);
         free(t.p);
-        *u = users[--user_count];
+        api->presence_set(e->socket, cstr(""));
+        api->context_delete(e->socket, cstr("name"));
+        api->context_delete(e->socket, cstr("room"));
     }
-    pthread_mutex_unlock(&lock);
     return SIO_OK;
 }
 
 static sio_status init(const sio_host_api *host, sio_plugin *plugin, sio_buf previous_state) {
     api = host;
-    /* Restore "R\t<id>\t<name>\n" and "U\t<room>\t<sid>\t<name>\n" lines from the last version. */
+    self = plugin;
+    if (host->struct_size <= offsetof(sio_host_api, presence_set)) return SIO_FAIL; /* needs ABI 1.4 */
+    /* Restore "R\t<id>\t<name>\n" lines from the last version (users are presence, kept by the host). */
     char *copy = malloc(previous_state.len + 1);
     memcpy(copy, previous_state.ptr ? previous_state.ptr : "", previous_state.len);
     copy[previous_state.len] = 0;
@@ -324,14 +354,6 @@ static sio_status init(const sio_host_api *host, sio_plugin *plugin, sio_buf pre
             r->id = atoi(f1 + 1);
             snprintf(r->name, sizeof r->name, "%s", f2 + 1);
             if (r->id >= next_room_id) next_room_id = r->id + 1;
-        } else if (line[0] == 'U' && user_count < MAX_USERS) {
-            char *f3 = strchr(f2 + 1, '\t');
-            if (!f3) continue;
-            *f3 = 0;
-            user *u = &users[user_count++];
-            u->room = atoi(f1 + 1);
-            snprintf(u->sid, sizeof u->sid, "%s", f2 + 1);
-            snprintf(u->name, sizeof u->name, "%s", f3 + 1);
         }
     }
     free(copy);
@@ -356,10 +378,6 @@ static sio_buf retire(sio_plugin *plugin) {
         snprintf(line, sizeof line, "R\t%d\t%s\n", rooms[i].id, rooms[i].name);
         puts_(&t, line);
     }
-    for (int i = 0; i < user_count; i++) {
-        snprintf(line, sizeof line, "U\t%d\t%s\t%s\n", users[i].room, users[i].sid, users[i].name);
-        puts_(&t, line);
-    }
     pthread_mutex_unlock(&lock);
     free(retired_state);
     retired_state = t.p;
@@ -368,7 +386,7 @@ static sio_buf retire(sio_plugin *plugin) {
 
 static const sio_plugin_info info = {
     .struct_size = sizeof(sio_plugin_info), .abi_major = SIO_ABI_MAJOR, .abi_minor = SIO_ABI_MINOR,
-    .name = "chat-c", .version = "1.0.0", .init = init, .retire = retire,
+    .name = "chat-c", .version = "1.1.0", .init = init, .retire = retire,
 };
 
 SIO_EXPORT const sio_plugin_info *sio_plugin_entry(void) { return &info; }

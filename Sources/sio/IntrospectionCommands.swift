@@ -59,6 +59,35 @@ struct ChannelsCommand: AsyncParsableCommand {
     }
 }
 
+/// `sio presence CHANNEL`: who is in a channel on every node of the cluster, with the value
+/// each socket's plugin set.
+struct PresenceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "presence", abstract: "List the sockets in a channel on every node, with their presence values.")
+
+    @OptionGroup var adminOptions: AdminOptions
+    @Argument(help: "The channel.") var channel: String
+    @Option(help: "The namespace.") var namespace = "/"
+    @Flag(help: "Print the JSON as the server sent it.") var json = false
+
+    func run() async throws {
+        let encode = { (text: String) in text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? text }
+        let (status, reply) = try await adminOptions.client().request(
+            .GET, "/presence?channel=\(encode(channel))&namespace=\(encode(namespace))")
+        try expectSuccess(status, reply)
+        if json {
+            print(reply.jsonText)
+            return
+        }
+        var rows = [["ID", "NODE", "VALUE"]]
+        for member in reply["members"]?.arrayValue ?? [] {
+            rows.append([member["id"]?.stringValue ?? "?", member["node"]?.stringValue ?? "?", member["value"]?.stringValue ?? ""])
+        }
+        printTable(rows)
+        print("\(reply["count"].map(\.jsonText) ?? "0") socket(s) in \(channel)")
+    }
+}
+
 /// `sio stats`: sessions, sockets per namespace, and disconnects by reason, on one screen.
 struct StatsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stats", abstract: "Sessions, sockets and disconnects by reason.")
@@ -76,6 +105,11 @@ struct StatsCommand: AsyncParsableCommand {
         print("sessions  \(reply["sessions"].map(\.jsonText) ?? "?")")
         for (namespace, count) in Self.pairs(reply["sockets"]) {
             print("sockets   \(count.jsonText) in \(namespace)")
+        }
+        if let cluster = reply["cluster"], case .object = cluster {
+            let peers = (cluster["peers"]?.arrayValue ?? []).compactMap(\.stringValue)
+            print("cluster   node \(cluster["node"]?.stringValue ?? "?"), \(cluster["connected"]?.jsonText == "true" ? "connected" : "NOT connected to PostgreSQL"), "
+                  + "\(peers.count) other node(s), \(cluster["remote_sockets"].map(\.jsonText) ?? "?") socket(s) on them")
         }
         let disconnects = Self.pairs(reply["disconnects"]).filter { $0.1.jsonText != "0" }
         print(disconnects.isEmpty ? "no disconnects yet" : "disconnects since start:")

@@ -13,7 +13,7 @@ struct SioCommand: AsyncParsableCommand {
         abstract: "A Socket.IO server whose application logic lives in handler plugins.",
         version: "sio \(version) (plugin ABI \(SioABI.major).\(SioABI.minor))",
         subcommands: [ServeCommand.self, BroadcastCommand.self, SendCommand.self, PluginsCommand.self, ReloadCommand.self,
-                      SocketsCommand.self, ChannelsCommand.self, StatsCommand.self, CheckPluginCommand.self, NewPluginCommand.self,
+                      SocketsCommand.self, ChannelsCommand.self, PresenceCommand.self, StatsCommand.self, CheckPluginCommand.self, NewPluginCommand.self,
                       ProbePluginCommand.self, PluginRunnerCommand.self],
         defaultSubcommand: nil
     )

@@ -26,6 +26,8 @@ int main(void) {
     OFF(sio_host_api, json_get_string); OFF(sio_host_api, json_quote);
     OFF(sio_host_api, emit_to); OFF(sio_host_api, oob_emit); OFF(sio_host_api, oob_emit_to_socket);
     OFF(sio_host_api, emit_with_ack); OFF(sio_host_api, defer); OFF(sio_host_api, complete);
+    OFF(sio_host_api, presence_set); OFF(sio_host_api, presence_list); OFF(sio_host_api, oob_presence_count);
+    OFF(sio_host_api, oob_socket_join); OFF(sio_host_api, oob_socket_leave); OFF(sio_host_api, oob_socket_disconnect);
     SIZE(sio_ack_reply); OFF(sio_ack_reply, struct_size); OFF(sio_ack_reply, status); OFF(sio_ack_reply, socket);
     OFF(sio_ack_reply, socket_id); OFF(sio_ack_reply, nsp); OFF(sio_ack_reply, args_json); OFF(sio_ack_reply, attachments); OFF(sio_ack_reply, attachment_count);
     SIZE(sio_plugin_info); OFF(sio_plugin_info, struct_size); OFF(sio_plugin_info, abi_major); OFF(sio_plugin_info, abi_minor);

@@ -111,3 +111,12 @@ def wait_until(predicate, timeout=5.0, interval=0.02):
             return True
         time.sleep(interval)
     return predicate()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """The run's own PostgreSQL (tests/interop/postgres.py), started on first use."""
+    from postgres import TempPostgres
+    server = TempPostgres(free_port())
+    yield server
+    server.close()

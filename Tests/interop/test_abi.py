@@ -47,7 +47,7 @@ PINNED = {
     "offsetof(sio_event,error)": 88,
     "offsetof(sio_event,auth_json)": 104,
     "offsetof(sio_event,reason)": 120,
-    "sizeof(sio_host_api)": 232,
+    "sizeof(sio_host_api)": 280,
     "offsetof(sio_host_api,struct_size)": 0,
     "offsetof(sio_host_api,abi_major)": 8,
     "offsetof(sio_host_api,abi_minor)": 12,
@@ -80,6 +80,13 @@ PINNED = {
     # ABI 1.3, appended.
     "offsetof(sio_host_api,defer)": 216,
     "offsetof(sio_host_api,complete)": 224,
+    # ABI 1.4, appended.
+    "offsetof(sio_host_api,presence_set)": 232,
+    "offsetof(sio_host_api,presence_list)": 240,
+    "offsetof(sio_host_api,oob_presence_count)": 248,
+    "offsetof(sio_host_api,oob_socket_join)": 256,
+    "offsetof(sio_host_api,oob_socket_leave)": 264,
+    "offsetof(sio_host_api,oob_socket_disconnect)": 272,
     "sizeof(sio_ack_reply)": 88,
     "offsetof(sio_ack_reply,struct_size)": 0,
     "offsetof(sio_ack_reply,status)": 8,

@@ -106,7 +106,7 @@ def test_an_empty_admin_token_is_no_token():
 
 def test_version_and_help():
     result = sio("--version")
-    assert result.returncode == 0 and result.stdout.startswith("sio ") and "plugin ABI 1.3" in result.stdout
+    assert result.returncode == 0 and result.stdout.startswith("sio ") and "plugin ABI 1.4" in result.stdout
     result = sio("serve", "--help")
     assert "SOCKETIO_MESSAGE_LOG_FORMAT" in result.stdout and "SOCKETIO_PORT" in result.stdout
 

@@ -201,7 +201,7 @@ def test_out_of_band_from_the_cli(probe_server):
     assert result.returncode != 0 and "no socket with id unknown-id" in result.stderr
     listing = run("plugins")
     assert listing.returncode == 0
-    assert "probe 1.0.0  ABI 1.3" in listing.stdout and "on_message  channel ^room-" in listing.stdout
+    assert "probe 1.0.0  ABI 1.4" in listing.stdout and "on_message  channel ^room-" in listing.stdout
     c.disconnect()
 
 

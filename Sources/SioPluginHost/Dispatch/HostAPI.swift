@@ -217,6 +217,48 @@ enum HostAPI {
                                         reason: reason.len > 0 ? reason.string ?? "(invalid UTF-8 reason)" : nil,
                                         ackArguments: ackArguments)
         }
+        api.presence_set = { socket, value in
+            guard let scope = EventScope.from(socket) else { return SIO_ERR_STATE }
+            return scope.host.setPresence(value.bytes, socket: scope.socket)
+        }
+        api.presence_list = { socket, channel, out, count in
+            guard let scope = EventScope.from(socket), let out else { return SIO_ERR_STATE }
+            var name: String?
+            if channel.len > 0 {
+                guard let valid = channelName(channel) else { return SIO_ERR_INVALID }
+                name = valid
+            }
+            let (json, members) = scope.host.presenceJSON(namespace: scope.socket.namespace, channel: name)
+            out.pointee = scope.arena.buf(json)
+            count?.pointee = members
+            return SIO_OK
+        }
+        api.oob_presence_count = { plugin, namespace, channel, count in
+            guard let plugin = LoadedPlugin.from(plugin) else { return SIO_ERR_STATE }
+            guard let count else { return SIO_ERR_INVALID }
+            var name: String?
+            if channel.len > 0 {
+                guard let valid = channelName(channel) else { return SIO_ERR_INVALID }
+                name = valid
+            }
+            count.pointee = plugin.host.presenceCount(namespace: namespaceName(namespace), channel: name)
+            return SIO_OK
+        }
+        api.oob_socket_join = { plugin, namespace, socketID, channel in
+            guard let plugin = LoadedPlugin.from(plugin) else { return SIO_ERR_STATE }
+            guard let id = socketID.string, let name = channelName(channel) else { return SIO_ERR_INVALID }
+            return plugin.host.operateOnSocket(.join(name), namespace: namespaceName(namespace), socketID: id)
+        }
+        api.oob_socket_leave = { plugin, namespace, socketID, channel in
+            guard let plugin = LoadedPlugin.from(plugin) else { return SIO_ERR_STATE }
+            guard let id = socketID.string, let name = channelName(channel) else { return SIO_ERR_INVALID }
+            return plugin.host.operateOnSocket(.leave(name), namespace: namespaceName(namespace), socketID: id)
+        }
+        api.oob_socket_disconnect = { plugin, namespace, socketID in
+            guard let plugin = LoadedPlugin.from(plugin) else { return SIO_ERR_STATE }
+            guard let id = socketID.string else { return SIO_ERR_INVALID }
+            return plugin.host.operateOnSocket(.disconnect, namespace: namespaceName(namespace), socketID: id)
+        }
         let pointer = UnsafeMutablePointer<sio_host_api>.allocate(capacity: 1)
         pointer.initialize(to: api)
         return UnsafePointer(pointer)

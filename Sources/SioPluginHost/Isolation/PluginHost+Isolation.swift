@@ -113,6 +113,10 @@ extension PluginHost {
             socket.emit(text(1), values, attachments: attachments(3), timeout: timeout > 0 ? .milliseconds(timeout) : nil) { outcome in
                 runner.sendAckReply(callback: callback, outcome: outcome, socket: socket)
             }
+        case .presenceSet:
+            return (setPresence(Array(field(0)), socket: socket), [])
+        case .presenceList:
+            return (SIO_OK, Array(presenceJSON(namespace: socket.namespace, channel: field(0).isEmpty ? nil : text(0)).json.utf8))
         default:
             return performOutOfBand(call, message, runner: runner)
         }
@@ -142,6 +146,14 @@ extension PluginHost {
         case .oobEmitToSocket:
             guard case .array(let values)? = try? JSONValue(parsing: field(3)) else { return (SIO_ERR_INVALID, []) }
             return (outOfBandEmit(text(2), values, attachments: attachments(4), namespace: namespace(), socketID: text(1)).status, [])
+        case .oobPresenceCount:
+            return (SIO_OK, Array(String(presenceCount(namespace: namespace(), channel: field(1).isEmpty ? nil : text(1))).utf8))
+        case .oobSocketJoin:
+            return (operateOnSocket(.join(text(2)), namespace: namespace(), socketID: text(1)), [])
+        case .oobSocketLeave:
+            return (operateOnSocket(.leave(text(2)), namespace: namespace(), socketID: text(1)), [])
+        case .oobSocketDisconnect:
+            return (operateOnSocket(.disconnect, namespace: namespace(), socketID: text(1)), [])
         case .log:
             let level: Logger.Level
             switch Int32(text(0)) ?? 1 {

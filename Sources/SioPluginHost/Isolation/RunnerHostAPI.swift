@@ -159,6 +159,46 @@ enum RunnerHostAPI {
                                                reason: reason.len > 0 ? reason.string ?? "(invalid UTF-8 reason)" : nil,
                                                ack: arguments.bytes)
         }
+        api.presence_set = { socket, value in
+            guard let scope = RunnerState.shared.scope(for: socket) else { return SIO_ERR_STATE }
+            guard value.len <= 256, value.string != nil else { return SIO_ERR_INVALID }
+            return sio_status(truncatingIfNeeded: RunnerState.shared.ask(.presenceSet, event: scope.eventID, [value.bytes]).status)
+        }
+        api.presence_list = { socket, channel, out, count in
+            guard let scope = RunnerState.shared.scope(for: socket), let out else { return SIO_ERR_STATE }
+            guard channel.len == 0 || validChannel(channel) else { return SIO_ERR_INVALID }
+            let answer = RunnerState.shared.ask(.presenceList, event: scope.eventID, [channel.bytes])
+            guard answer.status == Int64(SIO_OK) else { return sio_status(truncatingIfNeeded: answer.status) }
+            out.pointee = scope.arena.buf(answer.value)
+            if let count {
+                guard case .array(let members)? = try? JSONValue(parsing: answer.value) else { return SIO_ERR_STATE }
+                count.pointee = members.count
+            }
+            return SIO_OK
+        }
+        api.oob_presence_count = { plugin, namespace, channel, count in
+            guard let count else { return SIO_ERR_INVALID }
+            guard channel.len == 0 || validChannel(channel) else { return SIO_ERR_INVALID }
+            guard plugin == RunnerState.pluginHandle, RunnerState.shared.pluginIsLive else { return SIO_ERR_STATE }
+            let answer = RunnerState.shared.ask(.oobPresenceCount, event: 0, [namespace.bytes, channel.bytes])
+            guard answer.status == Int64(SIO_OK), let value = Int(String(decoding: answer.value, as: UTF8.self)) else {
+                return sio_status(truncatingIfNeeded: answer.status)
+            }
+            count.pointee = value
+            return SIO_OK
+        }
+        api.oob_socket_join = { plugin, namespace, socketID, channel in
+            guard socketID.string != nil, validChannel(channel) else { return SIO_ERR_INVALID }
+            return outOfBand(plugin, .oobSocketJoin, [namespace.bytes, socketID.bytes, channel.bytes])
+        }
+        api.oob_socket_leave = { plugin, namespace, socketID, channel in
+            guard socketID.string != nil, validChannel(channel) else { return SIO_ERR_INVALID }
+            return outOfBand(plugin, .oobSocketLeave, [namespace.bytes, socketID.bytes, channel.bytes])
+        }
+        api.oob_socket_disconnect = { plugin, namespace, socketID in
+            guard socketID.string != nil else { return SIO_ERR_INVALID }
+            return outOfBand(plugin, .oobSocketDisconnect, [namespace.bytes, socketID.bytes])
+        }
         let pointer = UnsafeMutablePointer<sio_host_api>.allocate(capacity: 1)
         pointer.initialize(to: api)
         return UnsafePointer(pointer)

@@ -299,4 +299,14 @@ enum RunnerCall: Int64, Sendable {
     case oobBroadcast = 40, oobBroadcastChannel, oobSend, oobEmit, oobEmitToSocket
     /// [level (decimal), message]
     case log
+    /// [value]
+    case presenceSet = 20
+    /// [channel] → the JSON list
+    case presenceList
+    /// [namespace, channel] → the count (decimal)
+    case oobPresenceCount = 50
+    /// [namespace, socket id, channel]
+    case oobSocketJoin, oobSocketLeave
+    /// [namespace, socket id]
+    case oobSocketDisconnect
 }

@@ -50,7 +50,7 @@ extern "C" {
 #endif
 
 #define SIO_ABI_MAJOR 1
-#define SIO_ABI_MINOR 3
+#define SIO_ABI_MINOR 4
 
 #if defined(_WIN32)
 #define SIO_EXPORT __declspec(dllexport)
@@ -299,6 +299,33 @@ typedef struct sio_host_api {
     sio_status (*defer)(sio_socket *socket, sio_ticket *ticket);
     sio_status (*complete)(sio_plugin *plugin, sio_ticket ticket, sio_status decision, sio_buf reason,
                            sio_buf ack_args_json);
+
+    /* ---- ABI 1.4: check `struct_size > offsetof(sio_host_api, presence_set)` before calling. ---- */
+
+    /* Presence: which sockets are in a channel on every node of the cluster (sio serve
+     * --cluster; this process alone without it), each with a small value its plugin set (the
+     * chat's user name). Other nodes' changes arrive within one notification's delay
+     * (docs/deployment.md); a node that dies leaves presence within the node timeout (5 s).
+     *
+     * presence_set: the socket's value, at most 256 bytes of UTF-8 (empty: none). It lives until
+     * the socket finishes, through reloads. During an event only. SIO_ERR_INVALID when too long
+     * or not UTF-8.
+     * presence_list: the sockets of `channel` (empty: of the socket's namespace) on every node,
+     * as a JSON array of {"id": "...", "value": "..." or null}, this node's first; their number
+     * in *count when count is not NULL. During an event only. OWNERSHIP: *out_json host-owned,
+     * valid until the handler returns. */
+    sio_status (*presence_set)(sio_socket *socket, sio_buf value);
+    sio_status (*presence_list)(sio_socket *socket, sio_buf channel, sio_buf *out_json, size_t *count);
+    /* How many sockets are in `channel` (empty: in the namespace) on every node. Any thread.
+     * OWNERSHIP: *count is the caller's. */
+    sio_status (*oob_presence_count)(sio_plugin *plugin, sio_buf nsp, sio_buf channel, size_t *count);
+    /* socket.io's socketsJoin, socketsLeave and disconnectSockets for one socket by id, on
+     * whichever node has it. Any thread. SIO_ERR_NO_SOCKET when no node has it; SIO_ERR_INVALID
+     * for an invalid channel name. A join skips on_subscribe, as subscribe does; a leave runs
+     * on_unsubscribe. OWNERSHIP: everything is copied. */
+    sio_status (*oob_socket_join)(sio_plugin *plugin, sio_buf nsp, sio_buf socket_id, sio_buf channel);
+    sio_status (*oob_socket_leave)(sio_plugin *plugin, sio_buf nsp, sio_buf socket_id, sio_buf channel);
+    sio_status (*oob_socket_disconnect)(sio_plugin *plugin, sio_buf nsp, sio_buf socket_id);
 } sio_host_api;
 
 /* emit_to flags. */

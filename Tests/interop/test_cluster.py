@@ -1,0 +1,303 @@
+"""Several sio processes as one server over PostgreSQL (issue 13): real nodes, the run's own
+PostgreSQL (conftest `postgres`), python-socketio clients on different nodes, the cluster probe
+plugin (Tests/plugins/cluster_probe.c) calling the sending and presence API."""
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+import socketio
+
+from conftest import BUILD_DIR, ROOT, wait_until
+from plugins import build_c, plugin_dir
+
+
+def admin(node, path, body=None):
+    url = f"http://127.0.0.1:{node.admin_port}{path}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method="POST" if body is not None else "GET",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def peers(node):
+    status, stats = admin(node, "/stats")
+    return stats["cluster"]["peers"] if status == 200 and stats.get("cluster") else []
+
+
+@pytest.fixture
+def cluster(start_server, postgres, tmp_path):
+    """start(n) -> n nodes of a cluster of their own (a NOTIFY channel per test), each knowing
+    the others."""
+    directory = plugin_dir(tmp_path)
+    build_c(ROOT / "Tests" / "plugins" / "cluster_probe.c", directory / "probe.so")
+    channel = "t_" + uuid.uuid4().hex[:12]
+
+    def start(count=3, extra=()):
+        nodes = [start_node() for _ in range(count)]
+        assert wait_until(lambda: all(len(peers(n)) == count - 1 for n in nodes), timeout=15), \
+            [n.log() for n in nodes]
+        return nodes
+
+    def start_node(extra=()):
+        return start_server("sio", ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(directory),
+                                    "--cluster", postgres.url(channel=channel), *extra])
+
+    start.node = start_node
+    start.channel = channel
+    return start
+
+
+class Client:
+    """A python-socketio client that records what it receives, in order."""
+
+    def __init__(self, node, transport="websocket"):
+        self.messages = []
+        self.binary = []
+        self.disconnected = False
+        self.sio = socketio.Client(reconnection=False)
+        self.sio.on("message", lambda data: self.messages.append(data))
+        self.sio.on("bin", lambda data: self.binary.append(data))
+        self.sio.on("disconnect", lambda *reason: setattr(self, "disconnected", True))
+        self.sio.connect(node.url, transports=[transport], wait_timeout=5)
+        self.id = self.sio.get_sid()
+
+    def call(self, event, *args):
+        """The ack's arguments, as a list (python-socketio unwraps a single one)."""
+        result = self.sio.call(event, tuple(args), timeout=10)
+        return list(result) if isinstance(result, tuple) else [result]
+
+    def subscribe(self, channel):
+        assert self.sio.call("__subscribe__", channel, timeout=10) is True
+
+    def close(self):
+        if self.sio.connected:
+            self.sio.disconnect()
+
+
+def spread(nodes, count, channel=None):
+    """`count` clients round-robin over the nodes, each subscribed to `channel`."""
+    clients = []
+    for i in range(count):
+        client = Client(nodes[i % len(nodes)])
+        if channel:
+            client.subscribe(channel)
+        clients.append(client)
+    return clients
+
+
+def presence_count(node, channel):
+    status, reply = admin(node, f"/presence?channel={channel}")
+    return reply["count"] if status == 200 else -1
+
+
+def test_channel_broadcast_reaches_every_node_once_without_the_sender(cluster):
+    nodes = cluster(3)
+    clients = spread(nodes, 6, channel="room")
+    outsider = Client(nodes[1])
+    assert wait_until(lambda: all(presence_count(n, "room") == 6 for n in nodes), timeout=5)
+    sender = clients[0]
+    assert sender.call("room", "room", "hello") == [0]
+    assert wait_until(lambda: all(c.messages == ["hello"] for c in clients[1:]), timeout=5), \
+        [c.messages for c in clients]
+    time.sleep(0.3)
+    assert sender.messages == [] and outsider.messages == []
+    assert all(c.messages == ["hello"] for c in clients[1:])
+    # socket.broadcast: the whole namespace but the sender, on every node.
+    assert clients[1].call("all", "everyone") == [0]
+    assert wait_until(lambda: outsider.messages == ["everyone"] and all(
+        c.messages[-1:] == ["everyone"] for c in clients if c is not clients[1]), timeout=5)
+    time.sleep(0.3)
+    assert clients[1].messages == ["hello"] and outsider.messages == ["everyone"]
+    for c in clients + [outsider]:
+        c.close()
+
+
+def test_one_publisher_keeps_its_order_across_nodes(cluster):
+    nodes = cluster(2)
+    sender, receiver = Client(nodes[0]), Client(nodes[1])
+    receiver.subscribe("ordered")
+    assert wait_until(lambda: presence_count(nodes[0], "ordered") == 1)
+    for i in range(500):
+        sender.sio.emit("room", ("ordered", str(i)))
+    assert wait_until(lambda: len(receiver.messages) >= 500, timeout=15), len(receiver.messages)
+    time.sleep(0.3)
+    assert receiver.messages == [str(i) for i in range(500)]
+    sender.close()
+    receiver.close()
+
+
+def test_send_by_id_and_the_cli_of_a_third_node(cluster):
+    nodes = cluster(3)
+    a, b = Client(nodes[0]), Client(nodes[1])
+    b.subscribe("news")
+    assert wait_until(lambda: presence_count(nodes[2], "news") == 1)
+    # A plugin's out-of-band send by socket id reaches a socket of another node...
+    assert a.call("to", b.id, "direct") == [0]
+    assert wait_until(lambda: b.messages == ["direct"])
+    # ...and an id no node has is the "no socket" error.
+    assert a.call("to", "no-such-socket", "x") == [3]  # SIO_ERR_NO_SOCKET
+
+    def sio(node, *args):
+        return subprocess.run([str(BUILD_DIR / "sio"), *args, "--admin", f"127.0.0.1:{node.admin_port}"],
+                              capture_output=True, text=True, timeout=15)
+
+    # The CLI of a node that has neither socket.
+    assert sio(nodes[2], "send", b.id, "--text", "from-c").returncode == 0
+    assert sio(nodes[2], "broadcast", "--channel", "news", '"to-news"').returncode == 0
+    assert wait_until(lambda: b.messages == ["direct", "from-c", "to-news"]), b.messages
+    missing = sio(nodes[2], "broadcast", "--channel", "nobody-here", '"x"')
+    assert missing.returncode != 0 and "no socket on channel nobody-here" in missing.stderr
+    assert a.messages == []
+    channels = sio(nodes[2], "channels", "--json")
+    assert {"namespace": "/", "channel": "news", "members": 1} in json.loads(channels.stdout)["channels"]
+    a.close()
+    b.close()
+
+
+def test_presence_values_counts_and_the_presence_command(cluster):
+    nodes = cluster(3)
+    clients = spread(nodes, 3, channel="lobby")
+    for client, name in zip(clients, ["ann", "bob", "cid"]):
+        assert client.call("set", name) == [0]
+    expected = {(c.id, n) for c, n in zip(clients, ["ann", "bob", "cid"])}
+
+    def listed(client):
+        text, count = client.call("who", "lobby")
+        return {(m["id"], m["value"]) for m in json.loads(text)}, count
+
+    assert wait_until(lambda: all(listed(c) == (expected, 3) for c in clients), timeout=5), [listed(c) for c in clients]
+    assert clients[0].call("count", "lobby") == [0, 3]
+    assert clients[0].call("count", "") == [0, 3]
+    # Too long, or cleared.
+    assert clients[0].call("set", "x" * 257) == [4]  # SIO_ERR_INVALID
+    assert clients[1].call("set", "") == [0]
+    assert wait_until(lambda: (clients[1].id, None) in listed(clients[2])[0])
+    out = subprocess.run([str(BUILD_DIR / "sio"), "presence", "lobby", "--admin", f"127.0.0.1:{nodes[0].admin_port}"],
+                         capture_output=True, text=True, timeout=15)
+    assert out.returncode == 0 and "3 socket(s) in lobby" in out.stdout and "cid" in out.stdout, out.stdout
+    # Leaving the channel and disconnecting leave presence everywhere.
+    assert clients[2].sio.call("__unsubscribe__", "lobby", timeout=5) is True
+    clients[0].close()
+    assert wait_until(lambda: all(presence_count(n, "lobby") == 1 for n in nodes), timeout=5)
+    for c in clients:
+        c.close()
+
+
+def test_join_leave_and_disconnect_a_socket_of_another_node_by_id(cluster):
+    nodes = cluster(2)
+    a, b = Client(nodes[0]), Client(nodes[1])
+    # socketsJoin from a plugin on node A, for a socket of node B.
+    assert a.call("join", b.id, "vip") == [0]
+    assert wait_until(lambda: presence_count(nodes[0], "vip") == 1)
+    assert a.call("room", "vip", "for-vips") == [0]
+    assert wait_until(lambda: b.messages == ["for-vips"])
+    # socketsLeave through the admin endpoint of node A.
+    assert admin(nodes[0], "/leave", {"socket_id": b.id, "channel": "vip"})[0] == 200
+    assert wait_until(lambda: presence_count(nodes[0], "vip") == 0)
+    assert admin(nodes[0], "/join", {"socket_id": "nobody", "channel": "vip"})[0] == 404
+    assert admin(nodes[0], "/join", {"socket_id": b.id, "channel": ""})[0] == 400
+    assert a.call("join", "nobody", "vip") == [3]
+    # disconnectSockets: from node A, the socket on node B goes.
+    assert a.call("kick", b.id) == [0]
+    assert wait_until(lambda: b.disconnected, timeout=5)
+    assert wait_until(lambda: not any(m["id"] == b.id for m in admin(nodes[0], "/presence?channel=x")[1]["members"]))
+    a.close()
+
+
+def test_large_and_binary_payloads_go_through_the_table(cluster, postgres):
+    nodes = cluster(2)
+    a, b = Client(nodes[0]), Client(nodes[1])
+    b.subscribe("big")
+    assert wait_until(lambda: presence_count(nodes[0], "big") == 1)
+    large = "x" * 20000 + "é" * 3000
+    assert a.call("room", "big", "small-1") == [0]
+    assert a.call("room", "big", large) == [0]
+    assert a.call("room", "big", "small-2") == [0]
+    assert a.call("bin", "big", "70000") == [0]
+    assert wait_until(lambda: len(b.messages) == 3 and len(b.binary) == 1, timeout=10), (b.messages, len(b.binary))
+    assert b.messages == ["small-1", large, "small-2"]
+    assert b.binary[0] == bytes(i % 251 for i in range(70000))
+    rows = postgres.psql(f"SELECT count(*) FROM {cluster.channel}_payloads")
+    assert int(rows) >= 2
+    a.close()
+    b.close()
+
+
+def test_a_killed_node_leaves_presence_and_the_others_keep_serving(cluster):
+    nodes = cluster(3)
+    clients = spread(nodes, 6, channel="room")
+    assert wait_until(lambda: presence_count(nodes[0], "room") == 6)
+    killed_at = time.monotonic()
+    nodes[2].proc.send_signal(signal.SIGKILL)
+    nodes[2].proc.wait()
+    assert wait_until(lambda: presence_count(nodes[0], "room") == 4 and presence_count(nodes[1], "room") == 4,
+                      timeout=10)
+    gone_after = time.monotonic() - killed_at
+    assert gone_after < 8, gone_after
+    assert "node fell silent" in nodes[0].log()
+    survivors = [c for i, c in enumerate(clients) if i % 3 != 2]
+    assert survivors[0].call("room", "room", "still-here") == [0]
+    assert wait_until(lambda: all(c.messages == ["still-here"] for c in survivors[1:]))
+    for c in survivors:
+        c.close()
+
+
+def test_postgresql_restart_costs_only_cross_node_delivery_meanwhile(cluster, postgres):
+    nodes = cluster(2)
+    a, a2, b = Client(nodes[0]), Client(nodes[0]), Client(nodes[1])
+    for c in (a, a2, b):
+        c.subscribe("room")
+    assert wait_until(lambda: presence_count(nodes[0], "room") == 3)
+    postgres.stop()
+    try:
+        assert wait_until(lambda: "PostgreSQL unreachable" in nodes[0].log(), timeout=10)
+        # Local delivery goes on.
+        assert a.call("room", "room", "during") == [0]
+        assert wait_until(lambda: a2.messages == ["during"])
+        time.sleep(1.5)
+    finally:
+        postgres.start()
+    assert wait_until(lambda: "PostgreSQL reachable again" in nodes[0].log() and
+                      "PostgreSQL reachable again" in nodes[1].log(), timeout=20), nodes[0].log()[-2000:]
+    assert wait_until(lambda: presence_count(nodes[0], "room") == 3 and presence_count(nodes[1], "room") == 3, timeout=10)
+    assert a.call("room", "room", "after") == [0]
+    assert wait_until(lambda: b.messages[-1:] == ["after"], timeout=5), b.messages
+    # What was sent during the outage did not cross (documented in docs/deployment.md).
+    assert "during" not in b.messages
+    assert nodes[0].log().count("PostgreSQL unreachable") == 1
+    for c in (a, a2, b):
+        c.close()
+
+
+def test_a_node_that_cannot_reach_postgresql_serves_its_own_clients(start_server, tmp_path):
+    directory = plugin_dir(tmp_path)
+    build_c(ROOT / "Tests" / "plugins" / "cluster_probe.c", directory / "probe.so")
+    from conftest import free_port
+    node = start_server("sio", ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(directory),
+                                "--cluster", f"postgres://sio@127.0.0.1:{free_port()}/sio"])
+    a, b = Client(node), Client(node)
+    b.subscribe("room")
+    assert a.call("room", "room", "local") == [0]
+    assert wait_until(lambda: b.messages == ["local"])
+    assert wait_until(lambda: "PostgreSQL unreachable" in node.log(), timeout=10)
+    assert admin(node, "/stats")[1]["cluster"]["connected"] is False
+    a.close()
+    b.close()
+
+
+@pytest.mark.parametrize("url", ["mysql://x@y/z", "postgres://host/db", "postgres://u@h/", "postgres://u@h/db?channel=Bad-Name",
+                                 "postgres://u@h/db?nope=1"])
+def test_a_bad_cluster_url_is_refused_at_start(url):
+    result = subprocess.run([str(BUILD_DIR / "sio"), "serve", "--port", "0", "--no-admin", "--cluster", url],
+                            capture_output=True, text=True, timeout=15)
+    assert result.returncode != 0 and "--cluster" in result.stderr, result.stderr
