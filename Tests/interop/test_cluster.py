@@ -15,6 +15,7 @@ import socketio
 
 from conftest import BUILD_DIR, ROOT, wait_until
 from plugins import build_c, plugin_dir
+from test_browser_client import browser  # noqa: F401  (fixture)
 
 
 def admin(node, path, body=None):
@@ -301,3 +302,57 @@ def test_a_bad_cluster_url_is_refused_at_start(url):
     result = subprocess.run([str(BUILD_DIR / "sio"), "serve", "--port", "0", "--no-admin", "--cluster", url],
                             capture_output=True, text=True, timeout=15)
     assert result.returncode != 0 and "--cluster" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("language", ["c", "swift"])
+def test_the_chat_demo_across_three_nodes_in_chromium(browser, start_server, postgres, tmp_path, language):  # noqa: F811
+    from plugins import swift_plugin
+    directory = plugin_dir(tmp_path)
+    if language == "c":
+        build_c(ROOT / "Plugins" / "chat-c" / "chat.c", directory / "chat.so")
+    else:
+        swift_plugin("ChatSwiftPlugin", directory / "chat.so")
+    url = postgres.url(channel="chat_" + uuid.uuid4().hex[:10])
+    nodes = [start_server("sio", ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(directory),
+                                  "--static", str(ROOT / "Plugins" / "chat-web"), "--cluster", url]) for _ in range(3)]
+    assert wait_until(lambda: all(len(peers(n)) == 2 for n in nodes), timeout=15)
+    context = browser.new_context()
+    ada, bob, cy = (context.new_page() for _ in range(3))
+
+    def texts(page, selector):
+        return page.eval_on_selector_all(selector, "nodes => nodes.map(n => n.textContent)")
+
+    def join(page, name):
+        page.fill("#name", name)
+        page.click("#name-form button")
+
+    try:
+        for page, node in zip((ada, bob, cy), nodes):
+            page.goto(f"{node.url}/room.html?id=1")
+        join(ada, "ada")
+        ada.wait_for_selector("#chat:not(.hidden)")
+        # The name is in use on another node.
+        bob.wait_for_function("typeof io !== 'undefined'")
+        assert wait_until(lambda: any(m["value"] == "ada" for m in admin(nodes[1], "/presence?channel=room-1")[1]["members"]))
+        join(bob, "ada")
+        bob.wait_for_function("document.getElementById('name-error').textContent.includes('in use')")
+        join(bob, "bob")
+        bob.wait_for_selector("#chat:not(.hidden)")
+        assert sorted(texts(bob, "#users li")) == ["ada", "bob"]
+        ada.wait_for_function("document.querySelectorAll('#users li').length === 2")
+        join(cy, "cy")
+        cy.wait_for_selector("#chat:not(.hidden)")
+        assert sorted(texts(cy, "#users li")) == ["ada", "bob", "cy"]
+        # A message from node 1 reaches the pages of nodes 2 and 3, once.
+        ada.fill("#message", "hello from one")
+        ada.click("#message-form button")
+        for page in (ada, bob, cy):
+            page.wait_for_function("[...document.querySelectorAll('#messages li.said')].some(li => li.textContent.includes('hello from one'))")
+        time.sleep(0.3)
+        assert len(cy.query_selector_all("#messages li.said")) == 1
+        # Leaving on node 2 is seen on node 3.
+        bob.close()
+        cy.wait_for_function("document.querySelectorAll('#users li').length === 2")
+        assert "bob left" in texts(cy, "#messages li")
+    finally:
+        context.close()
