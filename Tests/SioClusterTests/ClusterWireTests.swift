@@ -1,0 +1,84 @@
+import NIOCore
+import SocketIOServer
+import XCTest
+
+@testable import SioCluster
+
+final class ClusterWireTests: XCTestCase {
+    private let samples: [WireMessage] = [
+        .message(.broadcast(namespace: "/", channels: ["room", "é:12"], excluding: "abc", packet: ByteBuffer(string: #"2["message","x"]"#),
+                            attachments: [])),
+        .message(.broadcast(namespace: "/chat", channels: [], excluding: nil, packet: ByteBuffer(string: "5-[]"),
+                            attachments: [ByteBuffer(bytes: [0, 1, 255]), ByteBuffer()])),
+        .message(.toSocket(namespace: "/", socket: "s1", packet: ByteBuffer(string: "2[]"), attachments: [])),
+        .message(.operation(namespace: "/", socket: "s1", .join("a:b"))),
+        .message(.operation(namespace: "/", socket: "s1", .leave("a"))),
+        .message(.operation(namespace: "/", socket: "s1", .disconnect)),
+        .presence(.connected(namespace: "/", socket: "s1")),
+        .presence(.disconnected(namespace: "/", socket: "s1")),
+        .presence(.joined(namespace: "/", socket: "s1", channel: "c")),
+        .presence(.left(namespace: "/", socket: "s1", channel: "c")),
+        .presence(.value(namespace: "/", socket: "s1", "ann")),
+        .presence(.value(namespace: "/", socket: "s1", "")),
+        .presence(.value(namespace: "/", socket: "s1", nil)),
+        .presence(.value(namespace: "/", socket: "s1", "-")),
+        .heartbeat, .hello, .snapshotRequest(node: "n2"), .snapshotBegin, .bye, .reference(123_456_789),
+        .snapshot(NamespaceMembers(namespace: "/", members: [
+            .init(id: "a", channels: ["x", "y"], value: "v"), .init(id: "b", channels: [], value: nil),
+        ])),
+    ]
+
+    func testEveryMessageRoundTripsAloneAndInOneBatch() throws {
+        var batch = ByteBuffer()
+        for message in samples {
+            var one = ByteBuffer()
+            ClusterWire.encode(message, into: &one)
+            XCTAssertEqual(try ClusterWire.decode(one), [message])
+            ClusterWire.encode(message, into: &batch)
+        }
+        XCTAssertEqual(try ClusterWire.decode(batch), samples)
+    }
+
+    func testANotificationNamesItsNode() throws {
+        var payload = ByteBuffer(string: "node-1\n")
+        ClusterWire.encode(.heartbeat, into: &payload)
+        ClusterWire.encode(.presence(.connected(namespace: "/", socket: "s")), into: &payload)
+        let (node, messages) = try ClusterWire.decodeNotification(String(buffer: payload))
+        XCTAssertEqual(node, "node-1")
+        XCTAssertEqual(messages, [.heartbeat, .presence(.connected(namespace: "/", socket: "s"))])
+        XCTAssertThrowsError(try ClusterWire.decodeNotification("H"))
+        XCTAssertThrowsError(try ClusterWire.decodeNotification("\nH"))
+    }
+
+    func testBrokenBatchesAreErrorsNotTraps() {
+        var valid = ByteBuffer()
+        ClusterWire.encode(samples[0], into: &valid)
+        let bytes = Array(valid.readableBytesView)
+        // Every truncation of a valid message fails cleanly.
+        for length in 1..<bytes.count {
+            XCTAssertThrowsError(try ClusterWire.decode(ByteBuffer(bytes: bytes[0..<length])), "length \(length)")
+        }
+        for broken in ["?", "C", "C3:abc", "C99999999999:", "Cx:", "C:a", "C1:/", "B1:/99999:", "N1:/5:", "O1:/1:s1:x0:",
+                       "O1:/1:s1:j0:", "R:", "R12345678901:", "V1:/1:s"] {
+            XCTAssertThrowsError(try ClusterWire.decode(ByteBuffer(string: broken)), broken)
+        }
+        // Invalid UTF-8 in a text field.
+        XCTAssertThrowsError(try ClusterWire.decode(ByteBuffer(bytes: Array("C1:/2:".utf8) + [0xC3, 0x28])))
+    }
+
+    func testRandomBytesNeverTrap() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("BTOCDJLVHSQZNXR0123456789:-/".utf8)
+        for _ in 0..<20_000 {
+            let length = Int.random(in: 0..<24, using: &generator)
+            let bytes = (0..<length).map { _ in alphabet.randomElement(using: &generator)! }
+            _ = try? ClusterWire.decode(ByteBuffer(bytes: bytes))
+        }
+    }
+
+    func testOnlyBinaryAttachmentsMakeAMessageNonText() {
+        XCTAssertTrue(samples[0].isText)
+        XCTAssertFalse(samples[1].isText)
+        XCTAssertTrue(WireMessage.heartbeat.isText)
+    }
+}

@@ -1,0 +1,55 @@
+import SocketIOServer
+import XCTest
+
+@testable import SioCluster
+
+final class RemotePresenceTests: XCTestCase {
+    func testChangesBuildMembersCountsAndSockets() {
+        var presence = RemotePresence()
+        XCTAssertTrue(presence.isAlone)
+        XCTAssertTrue(presence.heard("b", at: 1))
+        XCTAssertFalse(presence.heard("b", at: 2))
+        presence.apply(.connected(namespace: "/", socket: "s1"), from: "b")
+        presence.apply(.joined(namespace: "/", socket: "s1", channel: "room"), from: "b")
+        presence.apply(.value(namespace: "/", socket: "s1", "ann"), from: "b")
+        presence.apply(.joined(namespace: "/", socket: "s2", channel: "room"), from: "b")
+        presence.apply(.joined(namespace: "/other", socket: "s3", channel: "room"), from: "b")
+        // From a node never heard: ignored.
+        presence.apply(.joined(namespace: "/", socket: "x", channel: "room"), from: "zzz")
+        XCTAssertEqual(Set(presence.members(namespace: "/", channel: "room").map { "\($0.id)=\($0.value ?? "-")@\($0.node!)" }),
+                       ["s1=ann@b", "s2=-@b"])
+        XCTAssertEqual(presence.channelCounts(namespace: "/"), ["room": 2])
+        XCTAssertEqual(presence.members(namespace: "/", channel: nil).count, 2)
+        XCTAssertTrue(presence.hasSocket("s3", namespace: "/other"))
+        XCTAssertFalse(presence.hasSocket("s3", namespace: "/"))
+        presence.apply(.left(namespace: "/", socket: "s2", channel: "room"), from: "b")
+        presence.apply(.disconnected(namespace: "/", socket: "s1"), from: "b")
+        XCTAssertEqual(presence.channelCounts(namespace: "/"), [:])
+        XCTAssertEqual(presence.members(namespace: "/", channel: nil).map(\.id), ["s2"])
+    }
+
+    func testASnapshotReplacesItsNamespaceOnly() {
+        var presence = RemotePresence()
+        presence.heard("b", at: 1)
+        presence.apply(.joined(namespace: "/", socket: "old", channel: "room"), from: "b")
+        presence.apply(.joined(namespace: "/x", socket: "kept", channel: "room"), from: "b")
+        presence.replace(NamespaceMembers(namespace: "/", members: [.init(id: "new", channels: ["room", "b"], value: "v")]), from: "b")
+        XCTAssertEqual(presence.members(namespace: "/", channel: "room").map(\.id), ["new"])
+        XCTAssertEqual(presence.members(namespace: "/x", channel: "room").map(\.id), ["kept"])
+        presence.clear("b")
+        XCTAssertEqual(presence.socketCount, 0)
+        XCTAssertFalse(presence.isAlone)
+    }
+
+    func testSilentNodesExpireAndByeForgets() {
+        var presence = RemotePresence()
+        presence.heard("old", at: 10)
+        presence.heard("new", at: 50)
+        presence.heard("gone", at: 50)
+        presence.apply(.connected(namespace: "/", socket: "s"), from: "old")
+        XCTAssertEqual(presence.expire(notHeardSince: 20), ["old"])
+        XCTAssertFalse(presence.hasSocket("s", namespace: "/"))
+        presence.forget("gone")
+        XCTAssertEqual(presence.nodeIDs, ["new"])
+    }
+}
