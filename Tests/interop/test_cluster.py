@@ -356,3 +356,52 @@ def test_the_chat_demo_across_three_nodes_in_chromium(browser, start_server, pos
         assert "bob left" in texts(cy, "#messages li")
     finally:
         context.close()
+
+
+def test_the_deploy_script_runs_three_nodes_and_postgresql_behind_nginx(tmp_path):
+    """deploy/cluster/start, as docs/deployment.md gives it: one client through nginx, one on each
+    node directly; the chat's join notice reaches all of them; SIGTERM stops everything."""
+    from conftest import free_port
+    nodes = []
+    while len(nodes) < 3:
+        port = free_port()
+        if all(abs(port - other) > 1 for other in nodes):
+            nodes.append(port)
+    port = free_port()
+    env = dict(os.environ, SIO=str(BUILD_DIR / "sio"), PORT=str(port), NODE_PORTS=" ".join(map(str, nodes)),
+               PG_PORT=str(free_port()), STATE=str(tmp_path / "state"))
+    env.pop("SIO_CLUSTER", None)
+    script = subprocess.Popen([str(ROOT / "deploy" / "cluster" / "start")], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def up():
+            try:
+                return all(len(peers(type("N", (), {"admin_port": p + 1})())) == 2 for p in nodes)
+            except OSError:
+                return False
+
+        assert wait_until(up, timeout=40), script.stdout.read() if script.poll() is not None else "nodes did not meet"
+        watchers = []
+        for node_port in nodes:
+            client = socketio.Client(reconnection=False)
+            client.messages = []
+            client.on("message", client.messages.append)
+            client.connect(f"http://127.0.0.1:{node_port}", transports=["websocket"])
+            assert client.call("__subscribe__", "room-1", timeout=5) is True
+            watchers.append(client)
+        ada = socketio.Client(reconnection=False)
+        ada.connect(url, transports=["polling", "websocket"])
+        assert ada.call("__subscribe__", "room-1", timeout=5) is True
+        ada.send({"room": "1", "action": "start", "name": "ada"})
+        assert wait_until(lambda: all({"action": "join", "name": "ada"} in w.messages for w in watchers), timeout=10), \
+            [w.messages for w in watchers]
+        for client in watchers + [ada]:
+            client.disconnect()
+    finally:
+        os.killpg(script.pid, signal.SIGTERM)
+        script.wait(30)
+    assert wait_until(lambda: subprocess.run(["pgrep", "-f", "|".join(map(str, nodes)) + f"|{tmp_path}|-p {env['PG_PORT']} "],
+                                             capture_output=True).returncode != 0, timeout=15), \
+        "processes of the deploy script outlived it"
