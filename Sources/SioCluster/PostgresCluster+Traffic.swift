@@ -12,6 +12,7 @@ extension PostgresCluster {
                 switch batch {
                 case .notify(let payload):
                     try await notify(payload, on: connection)
+                    state.withLockedValue { $0.notifications += 1 }
                 case .table(let rows):
                     let query: PostgresQuery = "INSERT INTO \(unescaped: configuration.payloadTable) (data) VALUES (\(rows)) RETURNING id"
                     var id: Int64?
@@ -20,6 +21,10 @@ extension PostgresCluster {
                     var reference = ByteBuffer(string: nodeID + "\n")
                     ClusterWire.encode(.reference(id), into: &reference)
                     try await notify(String(buffer: reference), on: connection)
+                    state.withLockedValue {
+                        $0.notifications += 1
+                        $0.rows += 1
+                    }
                 }
             }
         }
@@ -89,6 +94,7 @@ extension PostgresCluster {
     func handle(_ message: WireMessage, from node: String) {
         let now = NIODeadline.now().uptimeNanoseconds
         let (isNew, endpoint) = state.withLockedValue { state in
+            state.received += 1
             let isNew = state.presence.heard(node, at: now)
             switch message {
             case .presence(let change): state.presence.apply(change, from: node)

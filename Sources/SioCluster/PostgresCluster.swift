@@ -36,6 +36,10 @@ public final class PostgresCluster: ClusterLink, Service, Sendable {
         var wasUp = false
         /// The current outage was logged.
         var outageLogged = false
+        /// Traffic, ever: notifications and table rows sent, messages received from other nodes.
+        var notifications = 0
+        var rows = 0
+        var received = 0
     }
 
     let state: NIOLockedValueBox<State>
@@ -80,7 +84,8 @@ public final class PostgresCluster: ClusterLink, Service, Sendable {
     public var status: ClusterStatus {
         state.withLockedValue {
             ClusterStatus(node: nodeID, connected: $0.connected, peers: $0.presence.nodeIDs,
-                          remoteSockets: $0.presence.socketCount, dropped: $0.dropped)
+                          remoteSockets: $0.presence.socketCount, dropped: $0.dropped, messagesSent: $0.queue.taken,
+                          notificationsSent: $0.notifications, rowsSent: $0.rows, messagesReceived: $0.received)
         }
     }
 
@@ -261,6 +266,12 @@ public struct ClusterStatus: Sendable, Codable, Equatable {
     public var remoteSockets: Int
     /// Messages for other nodes dropped since the link last came back.
     public var dropped: Int
+    /// Since the start: messages sent, in how many notifications and table rows, and messages
+    /// received from other nodes.
+    public var messagesSent: Int
+    public var notificationsSent: Int
+    public var rowsSent: Int
+    public var messagesReceived: Int
 }
 
 extension String {

@@ -30,6 +30,9 @@ struct PublishQueue {
     private(set) var queuedBytes = 0
     /// Messages dropped since the last `takeDropped`.
     private var dropped = 0
+    /// Messages handed out in batches, ever: with the batches counted by the publisher, how
+    /// full they are.
+    private(set) var taken = 0
 
     init(node: String, notifyLimit: Int = 7_900, rowLimit: Int = 1 << 20, maxQueuedBytes: Int = 64 << 20) {
         self.header = node + "\n"
@@ -78,6 +81,7 @@ struct PublishQueue {
 
     private mutating func take(into buffer: inout ByteBuffer) {
         let message = pending.removeFirst()
+        taken += 1
         queuedBytes -= message.bytes.readableBytes
         buffer.writeImmutableBuffer(message.bytes)
     }

@@ -106,7 +106,9 @@ struct AdminRoutes: Sendable {
                     return [
                         "node": .string(status.node), "connected": .bool(status.connected),
                         "peers": .array(status.peers.map(JSONValue.string)), "remote_sockets": .number(status.remoteSockets),
-                        "dropped": .number(status.dropped),
+                        "dropped": .number(status.dropped), "messages_sent": .number(status.messagesSent),
+                        "notifications_sent": .number(status.notificationsSent), "rows_sent": .number(status.rowsSent),
+                        "messages_received": .number(status.messagesReceived),
                     ]
                 } ?? .null,
             ])

@@ -1,28 +1,39 @@
 """The reference server for the benchmarks: python-socketio on aiohttp + uvloop, with the same
 relay semantics as Plugins/relay-c: `__subscribe__` joins the room, a `message` {"ch": ...} is
-emitted to the room except the sender."""
+emitted to the room except the sender. With --redis URL, several processes form one server through
+python-socketio's AsyncRedisManager (the cluster benchmark, benchmarks/cluster.py)."""
 import argparse
 
 import socketio
 import uvloop
 from aiohttp import web
 
-sio = socketio.AsyncServer(async_mode="aiohttp", logger=False, engineio_logger=False)
+def make_server(redis=None):
+    manager = socketio.AsyncRedisManager(redis) if redis else None
+    return socketio.AsyncServer(async_mode="aiohttp", logger=False, engineio_logger=False, client_manager=manager)
 
 
-@sio.on("__subscribe__")
+sio = None
+
+
+def handlers(server):
+    global sio
+    sio = server
+    server.on("__subscribe__", subscribe)
+    server.on("__unsubscribe__", unsubscribe)
+    server.on("message", message)
+
+
 async def subscribe(sid, channel):
     await sio.enter_room(sid, channel)
     return True
 
 
-@sio.on("__unsubscribe__")
 async def unsubscribe(sid, channel):
     await sio.leave_room(sid, channel)
     return True
 
 
-@sio.on("message")
 async def message(sid, data):
     await sio.emit("message", data, room=data["ch"], skip_sid=sid)
 
@@ -30,7 +41,9 @@ async def message(sid, data):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--redis", help="redis://HOST:PORT: one server with the other processes on it")
     args = parser.parse_args()
+    handlers(make_server(args.redis))
     app = web.Application()
     sio.attach(app)
     uvloop.install()

@@ -125,18 +125,26 @@ struct FanOut: AsyncParsableCommand {
     @Option(help: "Messages per second from the publisher; 0 = as fast as the server keeps up.") var rate = 0
     @Option(help: "With --rate 0: messages in flight (sent, not yet delivered to everyone).") var window = 32
     @Option(help: "Seconds measured (after one second of warm-up).") var duration = 5.0
+    @Option(help: "Ports the subscribers connect to, in turn, comma-separated (several nodes of a cluster; default: --port, the publisher's).")
+    var subscriberPorts: String?
 
     func run() async throws {
         let harness = Harness()
         let stats = harness.stats
         let connector = try harness.connector(target)
-        let subs: [LoadClient]
-        switch transport {
-        case .websocket:
-            subs = try await connector.openWebSockets(count: subscribers, concurrency: target.concurrency, stats: stats) { _ in "bench" }.get()
-        case .polling:
-            subs = try await connector.openPolling(count: subscribers, concurrency: target.concurrency, stats: stats) { _ in .poll(channel: "bench") }.get()
+        let ports = subscriberPorts.map { $0.split(separator: ",").compactMap { Int($0) } } ?? [target.port]
+        var opened: [LoadClient] = []
+        for (index, port) in ports.enumerated() {
+            let share = subscribers / ports.count + (index < subscribers % ports.count ? 1 : 0)
+            let node = try Connector(loop: harness.loop, host: target.host, port: port, path: target.path)
+            switch transport {
+            case .websocket:
+                opened += try await node.openWebSockets(count: share, concurrency: target.concurrency, stats: stats) { _ in "bench" }.get()
+            case .polling:
+                opened += try await node.openPolling(count: share, concurrency: target.concurrency, stats: stats) { _ in .poll(channel: "bench") }.get()
+            }
         }
+        let subs = opened
         let publisher = try await connector.openWebSockets(count: 1, concurrency: 1, stats: stats) { _ in nil }.get()[0]
         let ready = try await harness.on { stats.ready }
         let template = messageText(channel: "bench", size: size)
