@@ -33,7 +33,7 @@ enum WireMessage: Equatable, Sendable {
 
 /// The encoding of `WireMessage`s: a kind byte, then fields as `length:bytes` (netstrings
 /// without the comma), so that no field is escaped and a reader never scans a payload. A
-/// notification is `nodeID` `\n` then messages; a table row holds messages alone.
+/// notification is `NODE SEQUENCE` `\n` then messages; a table row holds messages alone.
 ///
 /// Pure: no I/O. Decoding trusts nothing — a peer, or whoever else can NOTIFY the channel, may
 /// send anything — and answers a malformed batch with an error, never a trap.
@@ -157,15 +157,19 @@ enum ClusterWire {
         return messages
     }
 
-    /// A notification: the sending node, then its messages.
-    static func decodeNotification(_ payload: String) throws(DecodeError) -> (node: String, messages: [WireMessage]) {
+    /// A notification: the sending node and its number for it, then its messages.
+    static func decodeNotification(_ payload: String) throws(DecodeError) -> (node: String, sequence: UInt64, messages: [WireMessage]) {
         var buffer = ByteBuffer(string: payload)
         guard let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")),
-              let node = buffer.readString(length: newline - buffer.readerIndex), !node.isEmpty else {
-            throw DecodeError(description: "no node id")
+              let header = buffer.readString(length: newline - buffer.readerIndex) else {
+            throw DecodeError(description: "no header")
+        }
+        let parts = header.split(separator: " ", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, let sequence = UInt64(parts[1]) else {
+            throw DecodeError(description: "bad header")
         }
         buffer.moveReaderIndex(forwardBy: 1)
-        return (node, try decode(buffer))
+        return (String(parts[0]), sequence, try decode(buffer))
     }
 
     private struct Reader {

@@ -4,34 +4,53 @@ import SocketIOServer
 
 /// What goes through the two connections.
 extension PostgresCluster {
+    /// Notifications sent in one round trip, at most: one statement, `pg_notify` per payload.
+    /// A round trip carries one notification (about 8 KB) per call, so the cross-node ceiling is
+    /// this many times what one NOTIFY per round trip gives.
+    static let notificationsPerRoundTrip = 16
+
     /// Sends batches while there are any; sleeps on the doorbell otherwise. Ends (the session
     /// with it) once the node stops and its goodbye went out.
     func publishLoop(_ connection: PostgresConnection, bell: AsyncStream<Void>) async throws {
         for await _ in bell {
+            var payloads: [String] = []
             while let batch = state.withLockedValue({ $0.queue.next() }) {
                 switch batch {
                 case .notify(let payload):
-                    try await notify(payload, on: connection)
-                    state.withLockedValue { $0.notifications += 1 }
+                    payloads.append(payload)
+                    if payloads.count == Self.notificationsPerRoundTrip {
+                        try await notify(payloads, on: connection)
+                        payloads.removeAll(keepingCapacity: true)
+                    }
                 case .table(let rows):
+                    // What was taken before goes first: order is kept.
+                    try await notify(payloads, on: connection)
+                    payloads.removeAll(keepingCapacity: true)
                     let query: PostgresQuery = "INSERT INTO \(unescaped: configuration.payloadTable) (data) VALUES (\(rows)) RETURNING id"
                     var id: Int64?
                     for try await row in try await connection.query(query, logger: logger).decode(Int64.self) { id = row }
                     guard let id else { continue }
-                    var reference = ByteBuffer(string: nodeID + "\n")
+                    var reference = ByteBuffer(string: state.withLockedValue { $0.queue.header() })
                     ClusterWire.encode(.reference(id), into: &reference)
-                    try await notify(String(buffer: reference), on: connection)
-                    state.withLockedValue {
-                        $0.notifications += 1
-                        $0.rows += 1
-                    }
+                    try await notify([String(buffer: reference)], on: connection)
+                    state.withLockedValue { $0.rows += 1 }
                 }
             }
+            try await notify(payloads, on: connection)
         }
     }
 
-    private func notify(_ payload: String, on connection: PostgresConnection) async throws {
-        try await connection.query("SELECT pg_notify(\(configuration.channel), \(payload))", logger: logger)
+    private func notify(_ payloads: [String], on connection: PostgresConnection) async throws {
+        guard !payloads.isEmpty else { return }
+        var bindings = PostgresBindings(capacity: payloads.count + 1)
+        bindings.append(configuration.channel)
+        var sql = "SELECT "
+        for (index, payload) in payloads.enumerated() {
+            bindings.append(payload)
+            sql += index == 0 ? "pg_notify($1, $2)" : ", pg_notify($1, $\(index + 2))"
+        }
+        try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        state.withLockedValue { $0.notifications += payloads.count }
     }
 
     /// Says this node is alive, forgets nodes that stopped saying so, and deletes old table rows.
@@ -65,7 +84,7 @@ extension PostgresCluster {
         let node: String
         let messages: [WireMessage]
         do {
-            (node, messages) = try ClusterWire.decodeNotification(payload)
+            (node, _, messages) = try ClusterWire.decodeNotification(payload)
         } catch {
             logger.warning("cluster: malformed notification ignored", metadata: ["error": "\(error)", "bytes": "\(payload.utf8.count)"])
             return

@@ -11,7 +11,7 @@ import NIOCore
 /// Pure: no I/O, no lock (the owner holds one).
 struct PublishQueue {
     enum Batch: Equatable {
-        /// A notification's payload: the node id, a newline, messages.
+        /// A notification's payload: the header (`header(_:)`), messages.
         case notify(String)
         /// Messages for a row of the payload table; the notification carries its id.
         case table(ByteBuffer)
@@ -24,7 +24,12 @@ struct PublishQueue {
     /// Past this many queued bytes, new messages are dropped (and counted): a cluster that cannot
     /// keep up does not grow a node's memory without bound.
     let maxQueuedBytes: Int
-    let header: String
+    let node: String
+    /// Numbers the notifications: PostgreSQL delivers one of two identical payloads sent in one
+    /// transaction (and the publisher sends several per transaction), so no two may be equal.
+    private(set) var sequence: UInt64 = 0
+    /// The longest header: node, space, 20 digits, newline.
+    private var headerRoom: Int { node.utf8.count + 22 }
 
     private var pending = CircularBuffer<(bytes: ByteBuffer, isText: Bool)>()
     private(set) var queuedBytes = 0
@@ -35,7 +40,7 @@ struct PublishQueue {
     private(set) var taken = 0
 
     init(node: String, notifyLimit: Int = 7_900, rowLimit: Int = 1 << 20, maxQueuedBytes: Int = 64 << 20) {
-        self.header = node + "\n"
+        self.node = node
         self.notifyLimit = notifyLimit
         self.rowLimit = rowLimit
         self.maxQueuedBytes = maxQueuedBytes
@@ -55,14 +60,20 @@ struct PublishQueue {
         return true
     }
 
+    /// A notification's first line, `NODE SEQUENCE`, with the next number.
+    mutating func header() -> String {
+        sequence += 1
+        return "\(node) \(sequence)\n"
+    }
+
     /// The next batch: as many messages as fit, in order.
     mutating func next() -> Batch? {
         guard let first = pending.first else { return nil }
-        let room = notifyLimit - header.utf8.count
+        let room = notifyLimit - headerRoom
         if first.isText, first.bytes.readableBytes <= room {
             var payload = ByteBuffer()
             payload.reserveCapacity(notifyLimit)
-            payload.writeString(header)
+            payload.writeString(header())
             while let message = pending.first, message.isText, payload.readableBytes + message.bytes.readableBytes <= notifyLimit {
                 take(into: &payload)
             }

@@ -40,14 +40,16 @@ final class ClusterWireTests: XCTestCase {
     }
 
     func testANotificationNamesItsNode() throws {
-        var payload = ByteBuffer(string: "node-1\n")
+        var payload = ByteBuffer(string: "node-1 42\n")
         ClusterWire.encode(.heartbeat, into: &payload)
         ClusterWire.encode(.presence(.connected(namespace: "/", socket: "s")), into: &payload)
-        let (node, messages) = try ClusterWire.decodeNotification(String(buffer: payload))
+        let (node, sequence, messages) = try ClusterWire.decodeNotification(String(buffer: payload))
         XCTAssertEqual(node, "node-1")
+        XCTAssertEqual(sequence, 42)
         XCTAssertEqual(messages, [.heartbeat, .presence(.connected(namespace: "/", socket: "s"))])
-        XCTAssertThrowsError(try ClusterWire.decodeNotification("H"))
-        XCTAssertThrowsError(try ClusterWire.decodeNotification("\nH"))
+        for broken in ["H", "\nH", "node\nH", "node x\nH", " 1\nH", "node 1 2\nH"] {
+            XCTAssertThrowsError(try ClusterWire.decodeNotification(broken), broken)
+        }
     }
 
     func testBrokenBatchesAreErrorsNotTraps() {

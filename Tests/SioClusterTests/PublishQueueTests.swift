@@ -12,13 +12,15 @@ final class PublishQueueTests: XCTestCase {
         var queue = PublishQueue(node: "n", notifyLimit: 100)
         for _ in 0..<30 { queue.append(message(10), isText: true) }
         var sizes: [Int] = []
+        var headers: [String] = []
         while let batch = queue.next() {
             guard case .notify(let payload) = batch else { return XCTFail("\(batch)") }
-            XCTAssertTrue(payload.hasPrefix("n\n"))
+            headers.append(String(payload.prefix { $0 != "\n" }))
             XCTAssertLessThanOrEqual(payload.utf8.count, 100)
             sizes.append(payload.utf8.count)
         }
-        XCTAssertEqual(sizes, [92, 92, 92, 32])
+        XCTAssertEqual(sizes, [94, 94, 94, 34])
+        XCTAssertEqual(headers, ["n 1", "n 2", "n 3", "n 4"], "numbered, so that no two payloads are equal")
         XCTAssertTrue(queue.isEmpty)
         XCTAssertEqual(queue.queuedBytes, 0)
     }
@@ -30,10 +32,11 @@ final class PublishQueueTests: XCTestCase {
         queue.append(message(5, "c"), isText: false)
         queue.append(message(5, "d"), isText: true)
         queue.append(message(5, "e"), isText: true)
-        XCTAssertEqual(queue.next(), .notify("n\naaaaa"))
+        XCTAssertEqual(queue.next(), .notify("n 1\naaaaa"))
         guard case .table(let row)? = queue.next() else { return XCTFail() }
         XCTAssertEqual(String(buffer: row), String(repeating: "b", count: 500) + "ccccc")
-        XCTAssertEqual(queue.next(), .notify("n\ndddddeeeee"))
+        XCTAssertEqual(queue.header(), "n 2\n", "the reference to the row takes the next number")
+        XCTAssertEqual(queue.next(), .notify("n 3\ndddddeeeee"))
         XCTAssertNil(queue.next())
     }
 
