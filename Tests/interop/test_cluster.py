@@ -412,3 +412,19 @@ def test_the_deploy_script_runs_three_nodes_and_postgresql_behind_nginx(tmp_path
     assert wait_until(lambda: subprocess.run(["pgrep", "-f", "|".join(map(str, nodes)) + f"|{tmp_path}|-p {env['PG_PORT']} "],
                                              capture_output=True).returncode != 0, timeout=15), \
         "processes of the deploy script outlived it"
+
+
+def test_a_node_that_stops_cleanly_leaves_presence_at_once(cluster):
+    nodes = cluster(2)
+    a, b = Client(nodes[0]), Client(nodes[1])
+    a.subscribe("room")
+    b.subscribe("room")
+    assert wait_until(lambda: presence_count(nodes[0], "room") == 2)
+    stopped_at = time.monotonic()
+    assert nodes[1].stop() == 0
+    # Its sockets' disconnects and its goodbye arrive before it exits: no node timeout.
+    assert wait_until(lambda: presence_count(nodes[0], "room") == 1, timeout=5)
+    assert time.monotonic() - stopped_at < 3
+    assert wait_until(lambda: "cluster: node left" in nodes[0].log())
+    assert peers(nodes[0]) == []
+    a.close()
