@@ -398,12 +398,30 @@ def test_the_deploy_script_runs_three_nodes_and_postgresql_behind_nginx(tmp_path
             client.connect(f"http://127.0.0.1:{node_port}", transports=["websocket"])
             assert client.call("__subscribe__", "room-1", timeout=5) is True
             watchers.append(client)
-        ada = socketio.Client(reconnection=False)
+        ada = socketio.Client(reconnection=True, reconnection_delay=0.2, reconnection_delay_max=0.5)
         ada.connect(url, transports=["polling", "websocket"])
         assert ada.call("__subscribe__", "room-1", timeout=5) is True
         ada.send({"room": "1", "action": "start", "name": "ada"})
         assert wait_until(lambda: all({"action": "join", "name": "ada"} in w.messages for w in watchers), timeout=10), \
             [w.messages for w in watchers]
+
+        def node_of(sid):
+            for node_port in nodes:
+                with urllib.request.urlopen(f"http://127.0.0.1:{node_port + 1}/sockets", timeout=5) as reply:
+                    if any(s["id"] == sid for s in json.loads(reply.read())["sockets"]):
+                        return node_port
+            return None
+
+        # SIGKILL the node nginx sent ada to: ada reconnects, through nginx, to another node.
+        first_sid = ada.get_sid()
+        landed = node_of(first_sid)
+        assert landed is not None
+        victim = subprocess.run(["pgrep", "-f", f"serve --port {landed} "], capture_output=True, text=True).stdout.split()
+        assert len(victim) == 1, victim
+        os.kill(int(victim[0]), signal.SIGKILL)
+        assert wait_until(lambda: ada.connected and ada.get_sid() not in (None, first_sid), timeout=15)
+        again = node_of(ada.get_sid())
+        assert again is not None and again != landed
         for client in watchers + [ada]:
             client.disconnect()
     finally:
