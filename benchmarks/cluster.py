@@ -18,7 +18,7 @@ import urllib.request
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "Tests" / "interop"))
-from run import LOAD_CPU, RELEASE, ROOT, SERVER_CPU, free_port, load, raise_fd_limit  # noqa: E402
+from run import ROOT, SERVER_CPU, Server, free_port, load  # noqa: E402
 from postgres import TempPostgres  # noqa: E402
 
 DOCS = ROOT / "docs"
@@ -47,50 +47,17 @@ def tree_cpu(pid):
     return total / os.sysconf("SC_CLK_TCK")
 
 
-class Node:
+class Node(Server):
+    """A server of benchmarks/run.py, joined to the others through `broker` (PostgreSQL for sio,
+    Redis for python-socketio)."""
+
     def __init__(self, kind, workdir, broker=None, plugin=None):
-        self.port = free_port()
-        self.admin_port = None
-        if kind == "sio":
-            plugins = workdir / f"plugins-{time.monotonic_ns()}"
-            plugins.mkdir()
-            os.chmod(plugins, 0o755)
-            shutil.copy(plugin, plugins / "relay.so")
-            os.chmod(plugins / "relay.so", 0o755)
-            self.admin_port = free_port()
-            command = [str(RELEASE / "sio"), "serve", "--port", str(self.port), "--admin-port", str(self.admin_port),
-                       "--threads", "1", "--plugins", str(plugins), "--log-level", "warning"]
-            if broker:
-                command += ["--cluster", broker]
-            env = dict(os.environ, SOCKETIO_MESSAGE_LOG_FORMAT="none")
-        else:
-            command = [sys.executable, str(ROOT / "benchmarks" / "reference" / "app.py"), "--port", str(self.port)]
-            if broker:
-                command += ["--redis", broker]
-            env = dict(os.environ)
-        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, *command], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, env=env, preexec_fn=raise_fd_limit)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/socket.io/?EIO=4&transport=polling", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(f"{kind} did not start")
+        extra = ([] if not broker else ["--cluster", broker] if kind == "sio" else ["--redis", broker])
+        super().__init__(kind, workdir, plugin, extra=extra)
 
     def stats(self):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/stats", timeout=5) as reply:
             return json.loads(reply.read())
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def start_nodes(kind, workdir, count, broker, plugin):

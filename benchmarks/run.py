@@ -51,7 +51,7 @@ class Server:
     """One server process pinned to SERVER_CPU. sio runs as `sio serve` does by default, with its
     admin endpoint and metrics on; metrics=False adds --no-metrics."""
 
-    def __init__(self, kind, workdir, plugin=None, metrics=True, isolated=False):
+    def __init__(self, kind, workdir, plugin=None, metrics=True, isolated=False, extra=()):
         self.kind = kind
         self.port = free_port()
         self.admin_port = None
@@ -72,6 +72,7 @@ class Server:
         else:
             command = [sys.executable, str(ROOT / "benchmarks" / "reference" / "app.py"), "--port", str(self.port)]
             env = dict(os.environ)
+        command += list(extra)
         self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, *command], stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, env=env, preexec_fn=raise_fd_limit)
         deadline = time.monotonic() + 30
