@@ -15,6 +15,8 @@ final class Client {
     private var sockets: [Socket] = []
     /// Sockets whose CONNECT the application decides later.
     private var connecting: [Socket] = []
+    /// Sockets taking over a recoverable one, while its loop hands it over.
+    private var recovering: [Socket] = []
 
     init(session: EngineSession) {
         self.session = session
@@ -132,7 +134,13 @@ final class Client {
             send(SocketIOPacket(kind: .connectError, namespace: namespace, data: ["message": "Invalid namespace"]))
             return
         }
-        guard socket(namespace) == nil, !connecting.contains(where: { $0.namespace == namespace }) else { return }
+        guard socket(namespace) == nil, !connecting.contains(where: { $0.namespace == namespace }),
+              !recovering.contains(where: { $0.namespace == namespace }) else { return }
+        if context.recovery != nil, let pid = auth?["pid"]?.stringValue,
+           let old = context.recoverable.withLockedValue({ $0.removeValue(forKey: pid) }) {
+            recover(old, namespace: registry, offset: auth?["offset"]?.stringValue.flatMap(RecoverySettings.parse), auth: auth)
+            return
+        }
         let socket = Socket(namespace: registry, session: session)
         if let rate = context.configuration.maxEventsPerSecond {
             socket.rateLimiter = RateLimiterBox(EventRateLimiter(rate: rate, burst: context.configuration.eventBurst ?? rate,
@@ -145,6 +153,48 @@ final class Client {
         } else {
             decide(socket, decision)
         }
+    }
+
+    /// A CONNECT with the private id of a socket whose transport was lost: its loop hands it
+    /// over to a socket of this session (same id), then this loop acknowledges and sends what
+    /// was missed. When it cannot be recovered the CONNECT goes on as a new one.
+    private func recover(_ old: Socket, namespace registry: NamespaceRegistry, offset: UInt64?, auth: JSONValue?) {
+        guard old.namespaceRegistry === registry, let pid = old.pid else {
+            old.eventLoop.execute { old.expire() }
+            connect(namespace: registry.name, auth: Self.withoutRecovery(auth))
+            return
+        }
+        let socket = Socket(namespace: registry, session: session, recovering: (old.id, pid))
+        recovering.append(socket)
+        let session = self.session
+        old.eventLoop.execute {
+            let handover = old.handOver(to: socket, offset: offset)
+            session.eventLoop.execute { session.socketIO.completeRecovery(socket, handover, auth: auth) }
+        }
+    }
+
+    func completeRecovery(_ socket: Socket, _ handover: Handover?, auth: JSONValue?) {
+        guard let index = recovering.firstIndex(where: { $0 === socket }) else { return }
+        recovering.remove(at: index)
+        guard let handover else {
+            connect(namespace: socket.namespace, auth: Self.withoutRecovery(auth))
+            return
+        }
+        socket.takeOver(handover)
+        sockets.append(socket)
+        session.namespaceConnected()
+        send(SocketIOPacket(kind: .connect, namespace: socket.namespace,
+                            data: ["sid": .string(socket.id), "pid": .string(socket.pid ?? "")]))
+        socket.connected()
+        if session.isClosed {
+            // The new transport went while the old socket was handed over: lost again.
+            transportClosed(socket, reason: .transportClose)
+        }
+    }
+
+    private static func withoutRecovery(_ auth: JSONValue?) -> JSONValue? {
+        guard case .object(let pairs)? = auth else { return auth }
+        return .object(pairs.filter { $0.0 != "pid" && $0.0 != "offset" })
     }
 
     /// The application decided a CONNECT it took `.later` for.
@@ -160,7 +210,9 @@ final class Client {
             sockets.append(socket)
             socket.namespaceRegistry.add(socket)
             session.namespaceConnected()
-            send(SocketIOPacket(kind: .connect, namespace: socket.namespace, data: ["sid": .string(socket.id)]))
+            var data: [(String, JSONValue)] = [("sid", .string(socket.id))]
+            if let pid = socket.pid { data.append(("pid", .string(pid))) }
+            send(SocketIOPacket(kind: .connect, namespace: socket.namespace, data: .object(data)))
             socket.connected()
         case .refuse(let message, let data):
             var body: [(String, JSONValue)] = [("message", .string(message))]
@@ -209,7 +261,7 @@ final class Client {
 
     func transportClosed(reason: DisconnectReason) {
         for socket in sockets.sorted(by: { $0.namespace < $1.namespace }) {
-            finish(socket, reason: reason)
+            transportClosed(socket, reason: reason)
         }
         // Never connected, so no `disconnect`; `finish` still comes exactly once.
         let undecided = connecting
@@ -218,6 +270,15 @@ final class Client {
             socket.markFinished()
             application.finish(socket)
         }
+    }
+
+    /// One socket's transport is gone: kept for recovery when it can be, else finished.
+    private func transportClosed(_ socket: Socket, reason: DisconnectReason) {
+        if socket.detach(reason: reason), let index = sockets.firstIndex(where: { $0 === socket }) {
+            sockets.remove(at: index)
+            return
+        }
+        finish(socket, reason: reason)
     }
 
     func send(_ packet: SocketIOPacket, attachments: [ByteBuffer] = []) {

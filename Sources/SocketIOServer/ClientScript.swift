@@ -35,9 +35,14 @@ public struct ClientScript: Sendable {
   function channelsOf(socket) {
     if (!socket.__sioChannels) {
       socket.__sioChannels = new Set();
-      // After a reconnect the server has forgotten the subscriptions: make them again.
-      socket.io.on("reconnect", function () {
-        socket.__sioChannels.forEach(function (channel) { socket.emit("__subscribe__", channel); });
+      // After a reconnect the server has forgotten the subscriptions: make them again, unless
+      // it recovered the socket (connection state recovery), channels and all.
+      var connectedBefore = socket.connected;
+      socket.on("connect", function () {
+        if (connectedBefore && !socket.recovered) {
+          socket.__sioChannels.forEach(function (channel) { socket.emit("__subscribe__", channel); });
+        }
+        connectedBefore = true;
       });
     }
     return socket.__sioChannels;
@@ -62,6 +67,36 @@ public struct ClientScript: Sendable {
     channels.delete(channel);
     return request(this, "__unsubscribe__", channel, callback, function () {});
   };
+
+  /* Connection state recovery: the server puts an offset ("~" and base 36) after the arguments
+     of every event. Seed-style "message" listeners get the message alone. */
+  var onpacket = proto.onpacket;
+  proto.onpacket = function (packet) {
+    if (packet && packet.type === 0 && packet.nsp === this.nsp && packet.data && packet.data.pid) { this.__sioRecovery = true; }
+    return onpacket.apply(this, arguments);
+  };
+  function withoutOffset(socket, listener) {
+    var wrappers = socket.__sioWrappers || (socket.__sioWrappers = new WeakMap());
+    if (!wrappers.has(listener)) {
+      wrappers.set(listener, function () {
+        var args = Array.prototype.slice.call(arguments);
+        var last = args[args.length - 1];
+        if (socket.__sioRecovery && args.length > 0 && typeof last === "string" && /^~[0-9a-z]+$/.test(last)) { args.pop(); }
+        return listener.apply(this, args);
+      });
+    }
+    return wrappers.get(listener);
+  }
+  ["on", "once", "off", "removeListener"].forEach(function (name) {
+    var original = proto[name];
+    if (typeof original !== "function") { return; }
+    proto[name] = function (event, listener) {
+      if (event === "message" && typeof listener === "function") {
+        return original.call(this, event, withoutOffset(this, listener));
+      }
+      return original.apply(this, arguments);
+    };
+  });
 
   /* new io.Socket([url], [options]) -> a socket that waits for socket.connect(). */
   function CompatSocket(url, options) {

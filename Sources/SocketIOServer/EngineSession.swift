@@ -75,6 +75,9 @@ final class EngineSession: @unchecked Sendable {
         heartbeat.connectDeadline = ScheduledBox(schedule(.connectDeadline, in: context.configuration.connectTimeout))
     }
 
+    /// Closed, or draining after a close: no transport to send on.
+    var isClosed: Bool { state.isClosed }
+
     func namespaceConnected() {
         heartbeat.connectDeadline?.callback?.cancel()
         heartbeat.connectDeadline = nil

@@ -55,6 +55,21 @@ final class NamespaceRegistry: Sendable {
         }
     }
 
+    /// A recovered socket takes the place of the one whose transport was lost: same id, same
+    /// channels, nothing for the cluster to hear.
+    func replace(_ old: Socket, with new: Socket, channels: Set<String>) {
+        state.withLockedValue { state in
+            state.byID[new.id] = new
+            state.all.remove(old)
+            state.all.insert(new)
+            for channel in channels {
+                state.channels[channel]?.remove(old)
+                state.channels[channel, default: IdentitySet<Socket>()].insert(new)
+            }
+            version.wrappingIncrement(ordering: .releasing)
+        }
+    }
+
     /// Sets (nil: clears) the presence value of a connected socket; false when it is not.
     func setValue(_ value: String?, of id: String) -> Bool {
         state.withLockedValue { state in

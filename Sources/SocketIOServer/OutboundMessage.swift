@@ -9,9 +9,13 @@ import SocketIOCodec
 final class OutboundMessage: Sendable {
     let packets: [EngineIOPacket]
     let webSocketFrames: ByteBuffer
+    /// Its recovery offset (the last argument of the event), 0 for none: what a recoverable
+    /// socket keeps and sends again.
+    let offset: UInt64
 
-    init(_ packets: [EngineIOPacket]) {
+    init(_ packets: [EngineIOPacket], offset: UInt64 = 0) {
         self.packets = packets
+        self.offset = offset
         var frames = ByteBuffer()
         frames.reserveCapacity(packets.reduce(0) { $0 + $1.payload.readableBytes + 11 })
         for packet in packets { WebSocketFrameWriter.write(packet, into: &frames) }

@@ -62,6 +62,13 @@ public struct ServerConfiguration: Sendable {
     /// Counts traffic, sessions and disconnects through swift-metrics (whichever backend the
     /// program bootstrapped; `sio` exports them to Prometheus). Off saves a few adds per packet.
     public var metrics: Bool = true
+    /// Connection state recovery (socket.io's `maxDisconnectionDuration`): a client whose
+    /// transport is lost and who comes back within this long gets its socket back — id,
+    /// channels, context — and every message it missed. Nil: off.
+    public var recoveryWindow: Duration?
+    /// Bytes of recent messages kept per socket for recovery (each counted whole, though a
+    /// broadcast's bytes are shared); a client that missed more gets a new socket.
+    public var recoveryBuffer: Int = 256 * 1024
 
     public init() {}
 

@@ -12,15 +12,18 @@ extension ServerContext {
               channels: [String]? = nil, excluding: String? = nil) -> Int {
         guard let registry = namespaces[namespace] else { return 0 }
         let recipients = channels.map { registry.subscribers(of: $0) } ?? registry.allSockets
+        // With recovery, the offset rides as the last argument, as socket.io's client expects.
+        let offset = recovery?.nextOffset() ?? 0
         let packet = SocketIOPacket(
             kind: attachments.isEmpty ? .event : .binaryEvent, namespace: namespace,
-            data: .array([.string(event)] + arguments), attachmentCount: attachments.count)
+            data: .array([.string(event)] + arguments + (offset != 0 ? [.string(RecoverySettings.text(offset))] : [])),
+            attachmentCount: attachments.count)
         let engine = Client.enginePackets(packet, attachments: attachments)
         if let cluster {
             cluster.publish(.broadcast(namespace: namespace, channels: channels ?? [], excluding: excluding,
                                        packet: engine[0].payload, attachments: attachments))
         }
-        let encoded = OutboundMessage(engine)
+        let encoded = OutboundMessage(engine, offset: offset)
         // The excluded sender is found once; recipients are then told apart by identity, not by
         // comparing 20-character ids a thousand times.
         let excluded = excluding.flatMap { registry.socket($0) }

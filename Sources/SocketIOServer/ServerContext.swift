@@ -18,10 +18,15 @@ final class ServerContext: Sendable {
     let metrics: ServerMetrics?
     /// The other nodes, with `--cluster`; nil for a single process.
     let cluster: (any ClusterLink)?
+    /// Connection state recovery, when on.
+    let recovery: RecoverySettings?
+    /// Sockets whose transport is lost and that may be recovered, by private id.
+    let recoverable = NIOLockedValueBox<[String: Socket]>([:])
 
     init(configuration: ServerConfiguration, application: Application, logger: Logger,
          metricsFactory: any MetricsFactory = MetricsSystem.factory, cluster: (any ClusterLink)? = nil) {
         self.cluster = cluster
+        self.recovery = configuration.recoveryWindow.map { RecoverySettings(window: $0, maxBytes: configuration.recoveryBuffer) }
         self.configuration = configuration
         self.application = application
         self.logger = logger

@@ -25,22 +25,26 @@ public final class Socket: @unchecked Sendable {
     public let connectedAt = Date()
 
     let namespaceRegistry: NamespaceRegistry
-    private let session: EngineSession
-    private var channelSet: Set<String> = []
-    private var pendingAcks: [Int: PendingAck] = [:]
+    let session: EngineSession
+    var channelSet: Set<String> = []
+    var pendingAcks: [Int: PendingAck] = [:]
     private var nextAckID = 0
     /// Unchecked exclusivity, as `EngineSession.state`: read on every delivery, touched on
     /// `eventLoop` only, and only read or replaced whole.
-    @exclusivity(unchecked) private var lifecycle = Lifecycle.connecting(beforeConnect: [])
+    @exclusivity(unchecked) var lifecycle = Lifecycle.connecting(beforeConnect: [])
     /// `--max-events-per-second`, when set: boxed, so that a socket without a limit pays one
     /// pointer for it. Touched on `eventLoop` only.
     var rateLimiter: RateLimiterBox?
     /// Set while the application finishes one of this socket's events later, and until the
     /// packets held meanwhile are handled. Touched on `eventLoop` only.
     var hold: EventHold?
+    /// With connection state recovery: the private id the client gives back to recover this
+    /// socket, and what it was sent lately. Touched on `eventLoop` only.
+    let pid: String?
+    var recovery: RecoveryBox?
 
     /// Where the socket is in its life, touched on `eventLoop` only.
-    private enum Lifecycle {
+    enum Lifecycle {
         /// The application's `connect` runs: what it emits waits in `beforeConnect`, to go
         /// after the CONNECT acknowledgement.
         case connecting(beforeConnect: [OutboundMessage])
@@ -50,6 +54,13 @@ public final class Socket: @unchecked Sendable {
         case connected
         /// Disconnected, or refused: nothing more is sent, joined or answered.
         case finished
+        /// The transport is lost and the client may come back (connection state recovery):
+        /// still in its channels, what it is sent is only kept. The application has heard
+        /// nothing yet.
+        case detached(DisconnectReason)
+        /// Recovered: the socket of the client's new connection took over; anything still
+        /// sent here goes there.
+        case handedOver(Socket)
     }
 
     private var isConnected: Bool {
@@ -61,13 +72,15 @@ public final class Socket: @unchecked Sendable {
     private var isAccepted: Bool {
         switch lifecycle {
         case .connected, .acknowledging: return true
-        case .connecting, .finished: return false
+        case .connecting, .finished, .detached, .handedOver: return false
         }
     }
 
     private var isFinished: Bool {
-        if case .finished = lifecycle { return true }
-        return false
+        switch lifecycle {
+        case .finished, .detached, .handedOver: return true
+        case .connecting, .acknowledging, .connected: return false
+        }
     }
 
     /// The channels this socket is in. Read on `eventLoop`.
@@ -83,11 +96,17 @@ public final class Socket: @unchecked Sendable {
     /// handlers bound to a channel still match it there.
     public private(set) var channelsAtDisconnect: Set<String> = []
 
-    init(namespace: NamespaceRegistry, session: EngineSession) {
-        self.id = Identifier.make()
+    init(namespace: NamespaceRegistry, session: EngineSession, recovering: (id: String, pid: String)? = nil) {
+        self.id = recovering?.id ?? Identifier.make()
         self.request = session.request
         self.namespaceRegistry = namespace
         self.session = session
+        if session.context.recovery != nil {
+            self.pid = recovering?.pid ?? Identifier.make()
+            self.recovery = RecoveryBox()
+        } else {
+            self.pid = nil
+        }
     }
 
     /// How long what `connect` emitted waits behind the CONNECT acknowledgement. A client that
@@ -128,28 +147,53 @@ public final class Socket: @unchecked Sendable {
     }
 
     private func deliver(_ packet: SocketIOPacket, attachments: [ByteBuffer]) {
-        let message = OutboundMessage(Client.enginePackets(packet, attachments: attachments))
-        switch lifecycle {
-        case .connected:
+        var packet = packet
+        var offset: UInt64 = 0
+        // With recovery, events the client does not acknowledge carry an offset and are kept.
+        if let recovery = session.context.recovery, packet.ackID == nil, packet.kind == .event || packet.kind == .binaryEvent,
+           case .array(let values)? = packet.data {
+            offset = recovery.nextOffset()
+            packet.data = .array(values + [.string(RecoverySettings.text(offset))])
+        }
+        let message = OutboundMessage(Client.enginePackets(packet, attachments: attachments), offset: offset)
+        if case .connected = lifecycle {
+            keep(message)
             session.counters?.unicasts += 1
             session.send(message)
+        } else {
+            queue(message)
+        }
+    }
+
+    /// Anything but a send to a connected client: before the acknowledgement it waits, in
+    /// order; a detached socket only keeps it; a handed-over one passes it on.
+    private func queue(_ message: OutboundMessage) {
+        switch lifecycle {
+        case .acknowledging(var queued):
+            keep(message)
+            lifecycle = .finished  // not copied on append
+            queued.append(message)
+            lifecycle = .acknowledging(queued: queued)
         case .connecting(var beforeConnect):
+            keep(message)
             lifecycle = .finished  // not copied on append
             beforeConnect.append(message)
             lifecycle = .connecting(beforeConnect: beforeConnect)
-        case .acknowledging:
-            queue(message)
-        case .finished:
+        case .detached:
+            keep(message)
+        case .handedOver(let next):
+            next.sendEncoded(message, callerLoop: nil)
+        case .connected, .finished:
             break
         }
     }
 
-    /// Behind what waits for the acknowledgement to go out alone, in order.
-    private func queue(_ message: OutboundMessage) {
-        guard case .acknowledging(var queued) = lifecycle else { return }
-        lifecycle = .finished  // not copied on append
-        queued.append(message)
-        lifecycle = .acknowledging(queued: queued)
+    /// Keeps an event with an offset for recovery.
+    @inline(__always)
+    private func keep(_ message: OutboundMessage) {
+        guard let recovery, message.offset != 0, let settings = session.context.recovery else { return }
+        recovery.log.append(offset: message.offset, message: message, bytes: message.webSocketFrames.readableBytes,
+                            at: NIODeadline.now().uptimeNanoseconds, maxBytes: settings.maxBytes, window: settings.windowNanoseconds)
     }
 
     private func onLoop(_ body: @escaping @Sendable () -> Void) {
@@ -181,10 +225,19 @@ public final class Socket: @unchecked Sendable {
     public func emit(_ event: String, _ arguments: [JSONValue] = [], attachments: [ByteBuffer] = [],
                      timeout: TimeAmount?, outcome: (@Sendable (AckOutcome) -> Void)?) {
         onLoop { [self] in
-            guard !isFinished else {
+            switch lifecycle {
+            case .handedOver(let next):
+                next.emit(event, arguments, attachments: attachments, timeout: timeout, outcome: outcome)
+                return
+            case .detached where outcome == nil:
+                // Kept for the client's return.
+                break
+            case .finished, .detached:
                 // Never before the caller returns: it may still be in the middle of a handler.
                 if let outcome { session.eventLoop.execute { outcome(.disconnected) } }
                 return
+            case .connecting, .acknowledging, .connected:
+                break
             }
             var ackID: Int?
             if let outcome {
@@ -223,10 +276,20 @@ public final class Socket: @unchecked Sendable {
     /// cheaper than asking each socket's loop whether it is the current thread.
     func sendEncoded(_ message: OutboundMessage, callerLoop: EventLoop?) {
         if let callerLoop, callerLoop === session.eventLoop {
-            if isConnected { session.send(message) } else { queue(message) }
+            if isConnected {
+                if recovery != nil { keep(message) }
+                session.send(message)
+            } else {
+                queue(message)
+            }
         } else {
             session.eventLoop.execute { [self] in
-                if isConnected { session.send(message) } else { queue(message) }
+                if isConnected {
+                    if recovery != nil { keep(message) }
+                    session.send(message)
+                } else {
+                    queue(message)
+                }
             }
         }
     }
@@ -247,6 +310,8 @@ public final class Socket: @unchecked Sendable {
     /// Disconnects this namespace (DISCONNECT packet); the session ends when no namespace is left.
     public func disconnect() {
         onLoop { [self] in
+            if case .handedOver(let next) = lifecycle { return next.disconnect() }
+            if case .detached = lifecycle { return endDetached(reason: .serverNamespaceDisconnect) }
             guard isAccepted else { return }
             session.socketIO.send(SocketIOPacket(kind: .disconnect, namespace: namespace))
             session.socketIO.finish(self, reason: .serverNamespaceDisconnect)

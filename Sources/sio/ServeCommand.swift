@@ -119,6 +119,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds SIGTERM/SIGINT waits for every socket to finish; past it the server exits non-zero.")
     var shutdownTimeout: Int64 = 10_000
 
+    @Option(help: "Milliseconds a client whose connection was lost may take to come back and get its socket, channels, context and missed messages back (connection state recovery, as socket.io's maxDisconnectionDuration; 0: off). See docs/events.md, \"Recovery\".")
+    var recoveryWindow: Int64 = 0
+
+    @Option(help: "Bytes of recent messages kept per socket for recovery; a client that missed more gets a new socket.")
+    var recoveryBuffer: Int = 256 * 1024
+
     @Option(help: "postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?channel=NAME]: join the cluster of the nodes sharing this database (default $SIO_CLUSTER; none: this process is the whole server). See docs/deployment.md.")
     var cluster: String?
 
@@ -139,6 +145,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard maxOutboundBytes >= 1024 else { throw ValidationError("--max-outbound-bytes must be at least 1024") }
         for (flag, value) in [("--port", port), ("--admin-port", adminPort)] {
             if let value, !(0...65535).contains(value) { throw ValidationError("\(flag) must be a port number (0-65535), got \(value)") }
+        }
+        guard recoveryWindow >= 0, recoveryBuffer >= 1024 else {
+            throw ValidationError("--recovery-window must not be negative; --recovery-buffer must be at least 1024")
         }
         guard handlerWarnMs >= 0, shutdownTimeout > 0, headerTimeout > 0, pendingTimeout > 0, handlerTimeout > 0 else {
             throw ValidationError("--handler-warn-ms must not be negative; --shutdown-timeout, --header-timeout, --pending-timeout and --handler-timeout must be positive")
@@ -175,6 +184,8 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.maxEventsPerSecond = maxEventsPerSecond > 0 ? maxEventsPerSecond : nil
         configuration.eventBurst = eventBurst
         configuration.maxConnectionsPerAddress = maxConnectionsPerIP > 0 ? maxConnectionsPerIP : nil
+        configuration.recoveryWindow = recoveryWindow > 0 ? .milliseconds(recoveryWindow) : nil
+        configuration.recoveryBuffer = recoveryBuffer
         return configuration
     }
 

@@ -1,0 +1,80 @@
+import Atomics
+import NIOCore
+
+/// What one socket was sent lately, with each message's offset: what a client that comes back
+/// within the recovery window is sent again, after the last offset it saw.
+///
+/// Messages are shared between the recipients of a broadcast, so an entry costs its slot and a
+/// reference; the byte limit counts each message whole, as if it were not shared (the bound
+/// holds whatever the sharing). Pure: no I/O, no clock (callers pass the time).
+struct RecoveryLog<Message> {
+    struct Entry {
+        var offset: UInt64
+        var message: Message
+        var bytes: Int
+        var at: UInt64
+    }
+
+    private(set) var entries = CircularBuffer<Entry>()
+    private(set) var bytes = 0
+    /// Set once something had to go for want of room: a client whose offset went with it
+    /// cannot be recovered, and one with an offset older than everything kept neither.
+    private(set) var lostBefore: UInt64 = 0
+
+    mutating func append(offset: UInt64, message: Message, bytes size: Int, at now: UInt64, maxBytes: Int, window: UInt64) {
+        entries.append(Entry(offset: offset, message: message, bytes: size, at: now))
+        bytes += size
+        evict(now: now, maxBytes: maxBytes, window: window)
+    }
+
+    /// Drops what is older than `window` or past `maxBytes`, oldest first.
+    mutating func evict(now: UInt64, maxBytes: Int, window: UInt64) {
+        while let first = entries.first, bytes > maxBytes || now &- first.at > window {
+            bytes -= first.bytes
+            lostBefore = first.offset
+            entries.removeFirst()
+        }
+    }
+
+    /// What came after `offset`, in order; nil when `offset` is not (or no longer) here.
+    func after(_ offset: UInt64) -> [Entry]? {
+        guard let index = entries.firstIndex(where: { $0.offset == offset }) else { return nil }
+        return Array(entries[entries.index(after: index)...])
+    }
+}
+
+/// `--recovery-window` and `--recovery-buffer`, and the offsets of one server.
+final class RecoverySettings: Sendable {
+    let window: Duration
+    let windowNanoseconds: UInt64
+    let maxBytes: Int
+    private let counter = ManagedAtomic<UInt64>(0)
+
+    init(window: Duration, maxBytes: Int) {
+        self.window = window
+        let (seconds, attoseconds) = window.components
+        self.windowNanoseconds = UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
+        self.maxBytes = maxBytes
+    }
+
+    /// A new offset: unique in this server's life, increasing.
+    func nextOffset() -> UInt64 { counter.wrappingIncrementThenLoad(ordering: .relaxed) }
+
+    /// The offset as the client sees it (the last argument of an event): `~` and base 36, so
+    /// that the client script can tell it from an application's own last argument.
+    static func text(_ offset: UInt64) -> String { "~" + String(offset, radix: 36) }
+
+    static func parse(_ text: String) -> UInt64? {
+        guard text.hasPrefix("~") else { return nil }
+        return UInt64(text.dropFirst(), radix: 36)
+    }
+
+    /// Reasons a client did not choose: it may come back (socket.io's list).
+    static func isRecoverable(_ reason: DisconnectReason) -> Bool {
+        switch reason {
+        case .transportClose, .transportError, .pingTimeout, .forcedClose: return true
+        default: return false
+        }
+    }
+}
+

@@ -1,0 +1,109 @@
+import NIOCore
+
+/// A socket's recovery state, boxed so that a server without recovery pays one pointer.
+/// Touched on the socket's loop only.
+final class RecoveryBox {
+    var log = RecoveryLog<OutboundMessage>()
+    var expiry: Scheduled<Void>?
+}
+
+/// What a recovered socket takes over from the one whose transport was lost.
+struct Handover {
+    var channels: Set<String>
+    var userData: AnyObject?
+    /// What the client did not get, in order.
+    var missed: [OutboundMessage]
+    var log: RecoveryLog<OutboundMessage>
+}
+
+/// Connection state recovery (docs/events.md, "Recovery"): a socket whose transport is lost
+/// for a reason the client did not choose stays — in its channels, with its context — for the
+/// recovery window, keeping what it is sent. The application hears nothing meanwhile. The
+/// client that comes back with the socket's private id and its last offset gets it back with
+/// what it missed; otherwise, when the window passes, the socket ends as it would have at once
+/// (disconnect with the original reason, unsubscribes, finish).
+extension Socket {
+    /// Keeps the socket for the window instead of finishing it: false when it cannot be
+    /// recovered (recovery off, a reason the client chose, not accepted yet, an event waiting
+    /// for the application).
+    func detach(reason: DisconnectReason) -> Bool {
+        guard let settings = session.context.recovery, let pid, let recovery, RecoverySettings.isRecoverable(reason),
+              hold == nil else { return false }
+        switch lifecycle {
+        case .connected, .acknowledging: break
+        case .connecting, .finished, .detached, .handedOver: return false
+        }
+        lifecycle = .detached(reason)
+        // An acknowledgement cannot come from a client that is away (socket.io does not keep
+        // them either): those awaited end as `disconnected`, as on any disconnect.
+        let pending = pendingAcks.sorted { $0.key < $1.key }
+        pendingAcks = [:]
+        for (_, ack) in pending {
+            ack.timeout?.cancel()
+            ack.call(.disconnected)
+        }
+        session.context.recoverable.withLockedValue { $0[pid] = self }
+        recovery.expiry = session.eventLoop.scheduleTask(in: .nanoseconds(Int64(settings.windowNanoseconds))) { [self] in
+            expire()
+        }
+        return true
+    }
+
+    /// The window passed without the client.
+    func expire() {
+        guard case .detached(let reason) = lifecycle, let pid else { return }
+        session.context.recoverable.withLockedValue { table in
+            if table[pid] === self { table.removeValue(forKey: pid) }
+        }
+        finishDetached(reason)
+    }
+
+    /// The server disconnects a socket that is away: it ends now.
+    func endDetached(reason: DisconnectReason) {
+        guard case .detached = lifecycle, let pid else { return }
+        session.context.recoverable.withLockedValue { table in
+            if table[pid] === self { table.removeValue(forKey: pid) }
+        }
+        finishDetached(reason)
+    }
+
+    /// The end a lost transport would have brought at once, with its reason.
+    private func finishDetached(_ reason: DisconnectReason) {
+        recovery?.expiry?.cancel()
+        let context = session.context
+        namespaceRegistry.remove(self)
+        context.disconnects.record(reason)
+        context.metrics?.disconnected(reason)
+        context.application.disconnect(self, reason: reason)
+        leaveAllChannels()
+        markFinished()
+        context.application.finish(self)
+    }
+
+    /// The client came back with `offset`: `next`, the socket of its new connection, takes this
+    /// one's place in the namespace and channels; what is still sent here goes there. Nil when
+    /// it cannot be done — no longer detached, or the offset is unknown (older than what was
+    /// kept, or never sent): then this socket ends now, since its client has moved on.
+    func handOver(to next: Socket, offset: UInt64?) -> Handover? {
+        guard case .detached(let reason) = lifecycle else { return nil }
+        guard let offset, let recovery, let missed = recovery.log.after(offset) else {
+            finishDetached(reason)
+            return nil
+        }
+        recovery.expiry?.cancel()
+        lifecycle = .handedOver(next)
+        namespaceRegistry.replace(self, with: next, channels: channelSet)
+        return Handover(channels: channelSet, userData: userData, missed: missed.map(\.message), log: recovery.log)
+    }
+
+    /// The recovered socket, on its loop before its acknowledgement: takes the old one's state,
+    /// and queues what was missed ahead of what arrived since (each once, by offset).
+    func takeOver(_ handover: Handover) {
+        channelSet = handover.channels
+        userData = handover.userData
+        recovery?.log = handover.log
+        guard case .connecting(let arrived) = lifecycle else { return }
+        let replayed = Set(handover.missed.map(\.offset))
+        lifecycle = .connecting(beforeConnect: handover.missed + arrived.filter { $0.offset == 0 || !replayed.contains($0.offset) })
+    }
+}
