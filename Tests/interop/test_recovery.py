@@ -12,6 +12,9 @@ import websocket
 
 from conftest import wait_until
 from plugins import SOURCES, Trace, build_c, plugin_dir
+from test_browser_client import browser  # noqa: F401  (fixture)
+
+PAGE = __import__("pathlib").Path(__file__).parent / "browser" / "recovery.html"
 
 
 class Raw:
@@ -62,13 +65,19 @@ def broadcast(server, message, channel=None):
         return json.loads(reply.read())
 
 
+def stats(server):
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.admin_port}/stats", timeout=5) as reply:
+        return json.loads(reply.read())
+
+
 @pytest.fixture
 def recovering(start_server, tmp_path):
     def start(window=3000, buffer=None):
         directory = plugin_dir(tmp_path, name=f"plugins-{window}")
         build_c(SOURCES / "probe.c", directory / "probe.so")
         trace = Trace(tmp_path / f"trace-{window}.txt")
-        args = ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(directory), "--recovery-window", str(window)]
+        args = ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(directory), "--recovery-window", str(window),
+                "--static", str(PAGE.parent)]
         if buffer:
             args += ["--recovery-buffer", str(buffer)]
         server = start_server("sio", args, env={"SIO_TRACE_FILE": str(trace.path)})
@@ -198,3 +207,54 @@ def test_a_small_buffer_that_overflowed_refuses_cleanly(recovering):
     b = Raw(server, auth={"pid": pid, "offset": offset})
     assert b.connect["sid"] != sid, "more was missed than the buffer holds: a new socket"
     b.ws.close()
+
+
+@pytest.mark.parametrize("transports", ["websocket", "polling"])
+def test_the_official_client_recovers_in_chromium(browser, recovering, transports):  # noqa: F811
+    server = recovering(window=5000)
+    page = browser.new_page()
+    try:
+        page.goto(f"{server.url}/recovery.html?transports={transports}&delay=800")
+        page.wait_for_function("window.state && window.state.subscribed === true", timeout=15_000)
+        first = page.evaluate("window.state.connects[0]")
+        broadcast(server, {"n": 1}, "news")
+        page.wait_for_function("window.state.messages.length === 1")
+        page.evaluate("socket.io.engine.close()")
+        # While it is away (it comes back after 0.8 s: its session is gone), the channel goes on.
+        assert wait_until(lambda: stats(server)["sessions"] == 0, timeout=5)
+        assert broadcast(server, {"n": 2}, "news")["delivered"] == 1
+        broadcast(server, {"n": 3}, "news")
+        assert page.evaluate("window.state.messages.length") == 1
+        page.wait_for_function("window.state.connects.length === 2", timeout=15_000)
+        page.wait_for_function("window.state.messages.length === 3", timeout=5_000)
+        state = page.evaluate("window.state")
+        state["transport"] = page.evaluate("socket.io.engine.transport.name")
+    finally:
+        page.close()
+    assert state["connects"][1] == {"id": first["id"], "recovered": True}, state
+    assert state["messages"] == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert state["arguments"] == [1, 1, 1], "the offset is hidden from seed-style listeners"
+    assert state["transport"] == transports
+    events = [e for (_, e, _) in server.trace.events(socket_id=first["id"])]
+    assert events.count("subscribe") == 1 and "disconnect" not in events and "finish" not in events, events
+
+
+def test_the_official_client_past_the_window_gets_a_new_socket(browser, recovering):  # noqa: F811
+    server = recovering(window=300)
+    page = browser.new_page()
+    try:
+        page.goto(f"{server.url}/recovery.html?delay=800")
+        page.wait_for_function("window.state && window.state.subscribed === true", timeout=15_000)
+        first = page.evaluate("window.state.connects[0]")
+        page.evaluate("socket.io.engine.close()")
+        page.wait_for_function("window.state.connects.length === 2", timeout=15_000)
+        second = page.evaluate("window.state.connects[1]")
+        assert second["recovered"] is False and second["id"] != first["id"]
+        # The extension subscribed the new socket again.
+        assert wait_until(lambda: "subscribe" in [e for (_, e, _) in server.trace.events(socket_id=second["id"])])
+        broadcast(server, "after", "news")
+        page.wait_for_function("window.state.messages.indexOf('after') >= 0")
+    finally:
+        page.close()
+    events = [e for (_, e, _) in server.trace.events(socket_id=first["id"])]
+    assert events.count("disconnect") == 1 and events.count("finish") == 1, events
