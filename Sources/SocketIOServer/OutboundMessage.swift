@@ -12,10 +12,14 @@ final class OutboundMessage: Sendable {
     /// Its recovery offset (the last argument of the event), 0 for none: what a recoverable
     /// socket keeps and sends again.
     let offset: UInt64
+    /// When it was made (uptime nanoseconds), for messages with an offset: read once for all the
+    /// recipients that keep it, not once each.
+    let madeAt: UInt64
 
     init(_ packets: [EngineIOPacket], offset: UInt64 = 0) {
         self.packets = packets
         self.offset = offset
+        self.madeAt = offset != 0 ? NIODeadline.now().uptimeNanoseconds : 0
         var frames = ByteBuffer()
         frames.reserveCapacity(packets.reduce(0) { $0 + $1.payload.readableBytes + 11 })
         for packet in packets { WebSocketFrameWriter.write(packet, into: &frames) }

@@ -29,7 +29,7 @@ struct RecoveryLog<Message> {
 
     /// Drops what is older than `window` or past `maxBytes`, oldest first.
     mutating func evict(now: UInt64, maxBytes: Int, window: UInt64) {
-        while let first = entries.first, bytes > maxBytes || now &- first.at > window {
+        while let first = entries.first, bytes > maxBytes || (now > first.at && now - first.at > window) {
             bytes -= first.bytes
             lostBefore = first.offset
             entries.removeFirst()

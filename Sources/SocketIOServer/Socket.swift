@@ -193,7 +193,7 @@ public final class Socket: @unchecked Sendable {
     private func keep(_ message: OutboundMessage) {
         guard let recovery, message.offset != 0, let settings = session.context.recovery else { return }
         recovery.log.append(offset: message.offset, message: message, bytes: message.webSocketFrames.readableBytes,
-                            at: NIODeadline.now().uptimeNanoseconds, maxBytes: settings.maxBytes, window: settings.windowNanoseconds)
+                            at: message.madeAt, maxBytes: settings.maxBytes, window: settings.windowNanoseconds)
     }
 
     private func onLoop(_ body: @escaping @Sendable () -> Void) {

@@ -82,6 +82,7 @@ def recovering(start_server, tmp_path):
             args += ["--recovery-buffer", str(buffer)]
         server = start_server("sio", args, env={"SIO_TRACE_FILE": str(trace.path)})
         server.trace = trace
+        server.plugins = directory
         return server
     return start
 
@@ -258,3 +259,28 @@ def test_the_official_client_past_the_window_gets_a_new_socket(browser, recoveri
         page.close()
     events = [e for (_, e, _) in server.trace.events(socket_id=first["id"])]
     assert events.count("disconnect") == 1 and events.count("finish") == 1, events
+
+
+def test_a_socket_recoverable_across_a_plugin_reload_recovers(recovering):
+    server = recovering()
+    a = Raw(server)
+    sid, pid = a.connect["sid"], a.connect["pid"]
+    assert a.call("__subscribe__", "news") == [True]
+    broadcast(server, "one", "news")
+    offset = a.event()[2]
+    a.cut()
+    time.sleep(0.2)
+    # A new build of the plugin while the socket is away.
+    build_c(SOURCES / "probe.c", server.plugins / "probe.so", optimize="-O2")
+    request = urllib.request.Request(f"http://127.0.0.1:{server.admin_port}/reload", data=b"{}", method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        assert "reloaded" in reply.read().decode()
+    broadcast(server, "two", "news")
+    b = Raw(server, auth={"pid": pid, "offset": offset})
+    assert b.connect == {"sid": sid, "pid": pid}
+    assert b.event()[1] == "two"
+    # The new version handles the recovered socket's events, under the same id.
+    b.ws.send('42["message","after reload"]')
+    assert wait_until(lambda: "message" in [e for (_, e, _) in server.trace.events(socket_id=sid)])
+    b.ws.close()
