@@ -48,7 +48,10 @@ final class RecoverySettings: Sendable {
     let window: Duration
     let windowNanoseconds: UInt64
     let maxBytes: Int
-    private let counter = ManagedAtomic<UInt64>(0)
+    /// Starts at a random point of its own (the top 20 bits): offsets of different servers (the
+    /// nodes of a cluster, one server and its restart) do not meet, so an offset that came from
+    /// elsewhere is unknown here, never mistaken for one of ours.
+    private let counter = ManagedAtomic<UInt64>(UInt64.random(in: 1..<(1 << 20)) << 40)
 
     init(window: Duration, maxBytes: Int) {
         self.window = window
@@ -57,7 +60,7 @@ final class RecoverySettings: Sendable {
         self.maxBytes = maxBytes
     }
 
-    /// A new offset: unique in this server's life, increasing.
+    /// A new offset: unique in this server's life (and, most likely, across servers), increasing.
     func nextOffset() -> UInt64 { counter.wrappingIncrementThenLoad(ordering: .relaxed) }
 
     /// The offset as the client sees it (the last argument of an event): `~` and base 36, so
