@@ -121,8 +121,8 @@ def load(*args, timeout=600):
     return json.loads(lines[-1])
 
 
-def idle_rss(kind, workdir, plugin, connections):
-    server = Server(kind, workdir, plugin)
+def idle_rss(kind, workdir, plugin, connections, extra=()):
+    server = Server(kind, workdir, plugin, extra=extra)
     try:
         before = server.rss_kib()
         process = subprocess.Popen(["taskset", "-c", LOAD_CPU, str(RELEASE / "sio-load"), "idle", "--port", str(server.port),
