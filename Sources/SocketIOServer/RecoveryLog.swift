@@ -1,46 +1,47 @@
 import Atomics
 import NIOCore
 
-/// What one socket was sent lately, with each message's offset: what a client that comes back
-/// within the recovery window is sent again, after the last offset it saw.
+/// What a recovery log keeps: a message that knows its offset, time and size, so that an entry
+/// is the message alone (a reference for `OutboundMessage`).
+protocol Recoverable {
+    var offset: UInt64 { get }
+    var madeAt: UInt64 { get }
+    var byteCount: Int { get }
+}
+
+/// What one socket was sent lately: what a client that comes back within the recovery window is
+/// sent again, after the last offset it saw.
 ///
-/// Messages are shared between the recipients of a broadcast, so an entry costs its slot and a
-/// reference; the byte limit counts each message whole, as if it were not shared (the bound
+/// Messages are shared between the recipients of a broadcast, so an entry costs its slot (one
+/// reference); the byte limit counts each message whole, as if it were not shared (the bound
 /// holds whatever the sharing). Pure: no I/O, no clock (callers pass the time).
-struct RecoveryLog<Message> {
-    struct Entry {
-        var offset: UInt64
-        var message: Message
-        var bytes: Int
-        var at: UInt64
-    }
-
-    private(set) var entries = CircularBuffer<Entry>()
+struct RecoveryLog<Message: Recoverable> {
+    private(set) var entries = CircularBuffer<Message>(initialCapacity: 4)
     private(set) var bytes = 0
-    /// Set once something had to go for want of room: a client whose offset went with it
-    /// cannot be recovered, and one with an offset older than everything kept neither.
-    private(set) var lostBefore: UInt64 = 0
 
-    mutating func append(offset: UInt64, message: Message, bytes size: Int, at now: UInt64, maxBytes: Int, window: UInt64) {
-        entries.append(Entry(offset: offset, message: message, bytes: size, at: now))
-        bytes += size
-        evict(now: now, maxBytes: maxBytes, window: window)
+    mutating func append(_ message: Message, maxBytes: Int, window: UInt64) {
+        entries.append(message)
+        bytes += message.byteCount
+        evict(now: message.madeAt, maxBytes: maxBytes, window: window)
     }
 
     /// Drops what is older than `window` or past `maxBytes`, oldest first.
     mutating func evict(now: UInt64, maxBytes: Int, window: UInt64) {
-        while let first = entries.first, bytes > maxBytes || (now > first.at && now - first.at > window) {
-            bytes -= first.bytes
-            lostBefore = first.offset
+        while let first = entries.first, bytes > maxBytes || (now > first.madeAt && now - first.madeAt > window) {
+            bytes -= first.byteCount
             entries.removeFirst()
         }
     }
 
     /// What came after `offset`, in order; nil when `offset` is not (or no longer) here.
-    func after(_ offset: UInt64) -> [Entry]? {
+    func after(_ offset: UInt64) -> [Message]? {
         guard let index = entries.firstIndex(where: { $0.offset == offset }) else { return nil }
         return Array(entries[entries.index(after: index)...])
     }
+}
+
+extension OutboundMessage: Recoverable {
+    var byteCount: Int { webSocketFrames.readableBytes }
 }
 
 /// `--recovery-window` and `--recovery-buffer`, and the offsets of one server.

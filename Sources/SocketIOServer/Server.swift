@@ -75,6 +75,14 @@ public final class Server: Service, Sendable {
         context.shuttingDown.withLockedValue { $0 = true }
         let sessions = context.sessions.withLockedValue { Array($0.values) }
         context.logger.info("shutting down", metadata: ["sessions": "\(sessions.count)"])
+        // Sockets kept for recovery end too: their plugins hear disconnect and finish, once.
+        let away = context.recoverable.withLockedValue { table in
+            defer { table.removeAll() }
+            return Array(table.values)
+        }
+        for socket in away {
+            socket.eventLoop.execute { socket.endDetached(reason: .serverShutdown) }
+        }
         let unfinished = ManagedAtomic<Int>(sessions.count)
         let open = ManagedAtomic<Int>(sessions.count)
         let (done, finished) = AsyncStream<Void>.makeStream()

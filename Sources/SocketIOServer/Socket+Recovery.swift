@@ -27,8 +27,10 @@ extension Socket {
     /// recovered (recovery off, a reason the client chose, not accepted yet, an event waiting
     /// for the application).
     func detach(reason: DisconnectReason) -> Bool {
-        guard let settings = session.context.recovery, let pid, let recovery, RecoverySettings.isRecoverable(reason),
+        guard let settings = session.context.recovery, let pid, RecoverySettings.isRecoverable(reason),
               hold == nil else { return false }
+        let recovery = self.recovery ?? RecoveryBox()
+        self.recovery = recovery
         switch lifecycle {
         case .connected, .acknowledging: break
         case .connecting, .finished, .detached, .handedOver: return false
@@ -58,7 +60,7 @@ extension Socket {
         finishDetached(reason)
     }
 
-    /// The server disconnects a socket that is away: it ends now.
+    /// The server disconnects a socket that is away, or shuts down: it ends now.
     func endDetached(reason: DisconnectReason) {
         guard case .detached = lifecycle, let pid else { return }
         session.context.recoverable.withLockedValue { table in
@@ -93,7 +95,7 @@ extension Socket {
         recovery.expiry?.cancel()
         lifecycle = .handedOver(next)
         namespaceRegistry.replace(self, with: next, channels: channelSet)
-        return Handover(channels: channelSet, userData: userData, missed: missed.map(\.message), log: recovery.log)
+        return Handover(channels: channelSet, userData: userData, missed: missed, log: recovery.log)
     }
 
     /// The recovered socket, on its loop before its acknowledgement: takes the old one's state,
@@ -101,7 +103,9 @@ extension Socket {
     func takeOver(_ handover: Handover) {
         channelSet = handover.channels
         userData = handover.userData
-        recovery?.log = handover.log
+        let box = RecoveryBox()
+        box.log = handover.log
+        recovery = box
         guard case .connecting(let arrived) = lifecycle else { return }
         let replayed = Set(handover.missed.map(\.offset))
         lifecycle = .connecting(beforeConnect: handover.missed + arrived.filter { $0.offset == 0 || !replayed.contains($0.offset) })

@@ -103,7 +103,6 @@ public final class Socket: @unchecked Sendable {
         self.session = session
         if session.context.recovery != nil {
             self.pid = recovering?.pid ?? Identifier.make()
-            self.recovery = RecoveryBox()
         } else {
             self.pid = nil
         }
@@ -191,9 +190,11 @@ public final class Socket: @unchecked Sendable {
     /// Keeps an event with an offset for recovery.
     @inline(__always)
     private func keep(_ message: OutboundMessage) {
-        guard let recovery, message.offset != 0, let settings = session.context.recovery else { return }
-        recovery.log.append(offset: message.offset, message: message, bytes: message.webSocketFrames.readableBytes,
-                            at: message.madeAt, maxBytes: settings.maxBytes, window: settings.windowNanoseconds)
+        guard message.offset != 0, let settings = session.context.recovery else { return }
+        // Made on the first message: an idle socket pays one pointer for recovery.
+        let box = recovery ?? RecoveryBox()
+        recovery = box
+        box.log.append(message, maxBytes: settings.maxBytes, window: settings.windowNanoseconds)
     }
 
     private func onLoop(_ body: @escaping @Sendable () -> Void) {
@@ -277,7 +278,7 @@ public final class Socket: @unchecked Sendable {
     func sendEncoded(_ message: OutboundMessage, callerLoop: EventLoop?) {
         if let callerLoop, callerLoop === session.eventLoop {
             if isConnected {
-                if recovery != nil { keep(message) }
+                if message.offset != 0 { keep(message) }
                 session.send(message)
             } else {
                 queue(message)
@@ -285,7 +286,7 @@ public final class Socket: @unchecked Sendable {
         } else {
             session.eventLoop.execute { [self] in
                 if isConnected {
-                    if recovery != nil { keep(message) }
+                    if message.offset != 0 { keep(message) }
                     session.send(message)
                 } else {
                     queue(message)

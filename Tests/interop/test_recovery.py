@@ -284,3 +284,16 @@ def test_a_socket_recoverable_across_a_plugin_reload_recovers(recovering):
     b.ws.send('42["message","after reload"]')
     assert wait_until(lambda: "message" in [e for (_, e, _) in server.trace.events(socket_id=sid)])
     b.ws.close()
+
+
+def test_a_socket_away_at_shutdown_ends_once(recovering):
+    server = recovering()
+    a = Raw(server)
+    sid = a.connect["sid"]
+    assert a.call("__subscribe__", "news") == [True]
+    a.cut()
+    assert wait_until(lambda: stats(server)["sessions"] == 0)
+    assert server.stop() == 0
+    events = [(e, x) for (_, e, x) in server.trace.events(socket_id=sid)]
+    assert [e for e, _ in events].count("disconnect") == 1 and [e for e, _ in events].count("finish") == 1, events
+    assert any(e == "disconnect" and "server shutting down" in x for e, x in events), events
