@@ -5,6 +5,17 @@ import NIOCore
 final class RecoveryBox {
     var log = RecoveryLog<OutboundMessage>()
     var expiry: Scheduled<Void>?
+    let maxBytes: Int
+    let window: UInt64
+
+    init(_ settings: RecoverySettings) {
+        maxBytes = settings.maxBytes
+        window = settings.windowNanoseconds
+    }
+
+    func keep(_ message: OutboundMessage) {
+        log.append(message, maxBytes: maxBytes, window: window)
+    }
 }
 
 /// What a recovered socket takes over from the one whose transport was lost.
@@ -29,7 +40,7 @@ extension Socket {
     func detach(reason: DisconnectReason) -> Bool {
         guard let settings = session.context.recovery, let pid, RecoverySettings.isRecoverable(reason),
               hold == nil else { return false }
-        let recovery = self.recovery ?? RecoveryBox()
+        let recovery = self.recovery ?? RecoveryBox(settings)
         self.recovery = recovery
         switch lifecycle {
         case .connected, .acknowledging: break
@@ -103,7 +114,8 @@ extension Socket {
     func takeOver(_ handover: Handover) {
         channelSet = handover.channels
         userData = handover.userData
-        let box = RecoveryBox()
+        guard let settings = session.context.recovery else { return }
+        let box = RecoveryBox(settings)
         box.log = handover.log
         recovery = box
         guard case .connecting(let arrived) = lifecycle else { return }

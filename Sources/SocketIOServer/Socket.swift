@@ -190,11 +190,15 @@ public final class Socket: @unchecked Sendable {
     /// Keeps an event with an offset for recovery.
     @inline(__always)
     private func keep(_ message: OutboundMessage) {
-        guard message.offset != 0, let settings = session.context.recovery else { return }
-        // Made on the first message: an idle socket pays one pointer for recovery.
-        let box = recovery ?? RecoveryBox()
-        recovery = box
-        box.log.append(message, maxBytes: settings.maxBytes, window: settings.windowNanoseconds)
+        guard message.offset != 0 else { return }
+        if let recovery {
+            recovery.keep(message)
+        } else if let settings = session.context.recovery {
+            // Made on the first message: an idle socket pays one pointer for recovery.
+            let box = RecoveryBox(settings)
+            recovery = box
+            box.keep(message)
+        }
     }
 
     private func onLoop(_ body: @escaping @Sendable () -> Void) {
