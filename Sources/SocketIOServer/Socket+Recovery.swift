@@ -3,7 +3,8 @@ import NIOCore
 /// A socket's recovery state, boxed so that a server without recovery pays one pointer.
 /// Touched on the socket's loop only.
 final class RecoveryBox {
-    var log = RecoveryLog<OutboundMessage>()
+    /// Unchecked exclusivity, as `Socket.lifecycle`: touched on one loop, once per kept message.
+    @exclusivity(unchecked) var log = RecoveryLog<OutboundMessage>()
     var expiry: Scheduled<Void>?
     let maxBytes: Int
     let window: UInt64
