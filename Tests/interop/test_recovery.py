@@ -70,6 +70,17 @@ def stats(server):
         return json.loads(reply.read())
 
 
+def cut_after_one(server):
+    """A client subscribed to "news" that got one message, then lost its connection: its sid,
+    pid and the offset of that message."""
+    a = Raw(server)
+    assert a.call("__subscribe__", "news") == [True]
+    broadcast(server, "one", "news")
+    offset = a.event()[2]
+    a.cut()
+    return a.connect["sid"], a.connect["pid"], offset
+
+
 @pytest.fixture
 def recovering(start_server, tmp_path):
     def start(window=3000, buffer=None):
@@ -120,12 +131,7 @@ def test_the_wire_format_and_a_recovery_with_every_missed_message_in_order(recov
 
 def test_a_second_cut_recovers_again_and_the_window_ends_the_socket(recovering):
     server = recovering(window=1500)
-    a = Raw(server)
-    sid, pid = a.connect["sid"], a.connect["pid"]
-    assert a.call("__subscribe__", "news") == [True]
-    broadcast(server, "one", "news")
-    offset = a.event()[2]
-    a.cut()
+    sid, pid, offset = cut_after_one(server)
     broadcast(server, "two", "news")
     b = Raw(server, auth={"pid": pid, "offset": offset})
     assert b.connect["sid"] == sid
@@ -197,12 +203,7 @@ def test_an_unknown_offset_or_a_clean_disconnect_is_not_recovered(recovering):
 
 def test_a_small_buffer_that_overflowed_refuses_cleanly(recovering):
     server = recovering(buffer=2048)
-    a = Raw(server)
-    sid, pid = a.connect["sid"], a.connect["pid"]
-    assert a.call("__subscribe__", "news") == [True]
-    broadcast(server, "one", "news")
-    offset = a.event()[2]
-    a.cut()
+    sid, pid, offset = cut_after_one(server)
     for i in range(40):
         broadcast(server, "x" * 200 + str(i), "news")
     b = Raw(server, auth={"pid": pid, "offset": offset})
@@ -263,12 +264,7 @@ def test_the_official_client_past_the_window_gets_a_new_socket(browser, recoveri
 
 def test_a_socket_recoverable_across_a_plugin_reload_recovers(recovering):
     server = recovering()
-    a = Raw(server)
-    sid, pid = a.connect["sid"], a.connect["pid"]
-    assert a.call("__subscribe__", "news") == [True]
-    broadcast(server, "one", "news")
-    offset = a.event()[2]
-    a.cut()
+    sid, pid, offset = cut_after_one(server)
     time.sleep(0.2)
     # A new build of the plugin while the socket is away.
     build_c(SOURCES / "probe.c", server.plugins / "probe.so", optimize="-O2")
