@@ -19,12 +19,18 @@ enum WireMessage: Equatable, Sendable {
     case bye
     /// The rest of the batch is in the payload table, row `id`.
     case reference(Int64)
+    /// For one node only (connection state recovery): the others skip it.
+    indirect case direct(node: String, WireMessage)
 
     /// Whether it may ride in a NOTIFY, whose payload is text: binary attachments go by table.
     var isText: Bool {
         switch self {
-        case .message(.broadcast(_, _, _, _, let attachments)), .message(.toSocket(_, _, _, let attachments)):
+        case .message(.broadcast(_, _, _, _, let attachments, _)), .message(.toSocket(_, _, _, let attachments, _)):
             return attachments.isEmpty
+        case .message(.recoveryAnswer(_, let state?)):
+            return state.missed.allSatisfy(\.attachments.isEmpty)
+        case .direct(_, let message):
+            return message.isText
         default:
             return true
         }
@@ -46,7 +52,7 @@ enum ClusterWire {
 
     static func encode(_ message: WireMessage, into buffer: inout ByteBuffer) {
         switch message {
-        case .message(.broadcast(let namespace, let channels, let excluding, let packet, let attachments)):
+        case .message(.broadcast(let namespace, let channels, let excluding, let packet, let attachments, let id)):
             buffer.writeInteger(UInt8(ascii: "B"))
             field(namespace, &buffer)
             count(channels.count, &buffer)
@@ -55,13 +61,52 @@ enum ClusterWire {
             field(packet, &buffer)
             count(attachments.count, &buffer)
             for attachment in attachments { field(attachment, &buffer) }
-        case .message(.toSocket(let namespace, let socket, let packet, let attachments)):
+            unsigned(id, &buffer)
+        case .message(.toSocket(let namespace, let socket, let packet, let attachments, let id)):
             buffer.writeInteger(UInt8(ascii: "T"))
             field(namespace, &buffer)
             field(socket, &buffer)
             field(packet, &buffer)
             count(attachments.count, &buffer)
             for attachment in attachments { field(attachment, &buffer) }
+            unsigned(id, &buffer)
+        case .message(.recoveryClaim(let namespace, let socket, let pid, let offset)):
+            buffer.writeInteger(UInt8(ascii: "K"))
+            field(namespace, &buffer)
+            field(socket, &buffer)
+            field(pid, &buffer)
+            field(offset, &buffer)
+        case .message(.recoveryAnswer(let pid, let state)):
+            buffer.writeInteger(UInt8(ascii: "W"))
+            field(pid, &buffer)
+            guard let state else {
+                buffer.writeInteger(UInt8(ascii: "-"))
+                return
+            }
+            buffer.writeInteger(UInt8(ascii: "+"))
+            count(state.channels.count, &buffer)
+            for channel in state.channels { field(channel, &buffer) }
+            optional(state.value, &buffer)
+            count(state.missed.count, &buffer)
+            for missed in state.missed {
+                field(missed.packet, &buffer)
+                count(missed.attachments.count, &buffer)
+                for attachment in missed.attachments { field(attachment, &buffer) }
+                field(missed.tag.node, &buffer)
+                unsigned(missed.tag.id, &buffer)
+            }
+            // Grouped by node: a socket's log names a few nodes many times.
+            let byNode = Dictionary(grouping: state.seen, by: \.node)
+            count(byNode.count, &buffer)
+            for node in byNode.keys.sorted() {
+                field(node, &buffer)
+                count(byNode[node]!.count, &buffer)
+                for tag in byNode[node]! { unsigned(tag.id, &buffer) }
+            }
+        case .direct(let node, let message):
+            buffer.writeInteger(UInt8(ascii: "@"))
+            field(node, &buffer)
+            encode(message, into: &buffer)
         case .message(.operation(let namespace, let socket, let operation)):
             buffer.writeInteger(UInt8(ascii: "O"))
             field(namespace, &buffer)
@@ -94,6 +139,11 @@ enum ClusterWire {
             field(namespace, &buffer)
             field(socket, &buffer)
             optional(value, &buffer)
+        case .presence(.away(let namespace, let socket, let pid)):
+            buffer.writeInteger(UInt8(ascii: "A"))
+            field(namespace, &buffer)
+            field(socket, &buffer)
+            optional(pid, &buffer)
         case .heartbeat:
             buffer.writeInteger(UInt8(ascii: "H"))
         case .hello:
@@ -110,6 +160,7 @@ enum ClusterWire {
             for member in members.members {
                 field(member.id, &buffer)
                 optional(member.value, &buffer)
+                optional(member.pid, &buffer)
                 count(member.channels.count, &buffer)
                 for channel in member.channels { field(channel, &buffer) }
             }
@@ -119,6 +170,11 @@ enum ClusterWire {
             buffer.writeInteger(UInt8(ascii: "R"))
             count(Int(id), &buffer)
         }
+    }
+
+    private static func unsigned(_ value: UInt64, _ buffer: inout ByteBuffer) {
+        buffer.writeString(String(value))
+        buffer.writeInteger(UInt8(ascii: ":"))
     }
 
     private static func count(_ value: Int, _ buffer: inout ByteBuffer) {
@@ -190,14 +246,24 @@ enum ClusterWire {
                 var attachments: [ByteBuffer] = []
                 for _ in 0..<(try listCount()) { attachments.append(try bytes()) }
                 return .message(.broadcast(namespace: namespace, channels: channels, excluding: excluding.isEmpty ? nil : excluding,
-                                           packet: packet, attachments: attachments))
+                                           packet: packet, attachments: attachments, id: try unsigned()))
             case UInt8(ascii: "T"):
                 let namespace = try string()
                 let socket = try string()
                 let packet = try bytes()
                 var attachments: [ByteBuffer] = []
                 for _ in 0..<(try listCount()) { attachments.append(try bytes()) }
-                return .message(.toSocket(namespace: namespace, socket: socket, packet: packet, attachments: attachments))
+                return .message(.toSocket(namespace: namespace, socket: socket, packet: packet, attachments: attachments,
+                                          id: try unsigned()))
+            case UInt8(ascii: "K"):
+                return .message(.recoveryClaim(namespace: try string(), socket: try string(), pid: try string(), offset: try string()))
+            case UInt8(ascii: "W"):
+                return .message(.recoveryAnswer(pid: try string(), try recoveredSocket()))
+            case UInt8(ascii: "@"):
+                let node = try string()
+                let inner = try message()
+                guard case .message = inner else { throw DecodeError(description: "only a server message goes to one node") }
+                return .direct(node: node, inner)
             case UInt8(ascii: "O"):
                 let namespace = try string()
                 let socket = try string()
@@ -219,6 +285,8 @@ enum ClusterWire {
                 return .presence(.left(namespace: try string(), socket: try string(), channel: try string()))
             case UInt8(ascii: "V"):
                 return .presence(.value(namespace: try string(), socket: try string(), try optionalString()))
+            case UInt8(ascii: "A"):
+                return .presence(.away(namespace: try string(), socket: try string(), pid: try optionalString()))
             case UInt8(ascii: "H"):
                 return .heartbeat
             case UInt8(ascii: "S"):
@@ -233,9 +301,10 @@ enum ClusterWire {
                 for _ in 0..<(try listCount()) {
                     let id = try string()
                     let value = try optionalString()
+                    let pid = try optionalString()
                     var channels: [String] = []
                     for _ in 0..<(try listCount()) { channels.append(try string()) }
-                    members.append(.init(id: id, channels: channels, value: value))
+                    members.append(.init(id: id, channels: channels, value: value, pid: pid))
                 }
                 return .snapshot(NamespaceMembers(namespace: namespace, members: members))
             case UInt8(ascii: "X"):
@@ -260,6 +329,48 @@ enum ClusterWire {
                 digits += 1
             }
             throw DecodeError(description: "bad length")
+        }
+
+        mutating func unsigned() throws(DecodeError) -> UInt64 {
+            var value: UInt64 = 0
+            var digits = 0
+            while let byte = buffer.readInteger(as: UInt8.self) {
+                if byte == UInt8(ascii: ":") {
+                    guard digits > 0 else { break }
+                    return value
+                }
+                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { break }
+                let (times, overflow1) = value.multipliedReportingOverflow(by: 10)
+                let (sum, overflow2) = times.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
+                guard !overflow1, !overflow2 else { break }
+                value = sum
+                digits += 1
+            }
+            throw DecodeError(description: "bad number")
+        }
+
+        mutating func recoveredSocket() throws(DecodeError) -> RecoveredSocket? {
+            switch buffer.readInteger(as: UInt8.self) {
+            case UInt8(ascii: "-"): return nil
+            case UInt8(ascii: "+"): break
+            default: throw DecodeError(description: "bad answer")
+            }
+            var channels: [String] = []
+            for _ in 0..<(try listCount()) { channels.append(try string()) }
+            let value = try optionalString()
+            var missed: [RecoveredSocket.Missed] = []
+            for _ in 0..<(try listCount()) {
+                let packet = try bytes()
+                var attachments: [ByteBuffer] = []
+                for _ in 0..<(try listCount()) { attachments.append(try bytes()) }
+                missed.append(.init(packet: packet, attachments: attachments, tag: MessageTag(node: try string(), id: try unsigned())))
+            }
+            var seen: [MessageTag] = []
+            for _ in 0..<(try listCount()) {
+                let node = try string()
+                for _ in 0..<(try listCount()) { seen.append(MessageTag(node: node, id: try unsigned())) }
+            }
+            return RecoveredSocket(channels: channels, value: value, missed: missed, seen: seen)
         }
 
         /// A count of list items: each item takes at least two bytes, so a count larger than

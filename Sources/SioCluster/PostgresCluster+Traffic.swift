@@ -120,13 +120,13 @@ extension PostgresCluster {
             case .snapshotBegin: state.presence.clear(node)
             case .snapshot(let members): state.presence.replace(members, from: node)
             case .bye: state.presence.forget(node)
-            case .message, .heartbeat, .hello, .snapshotRequest, .reference: break
+            case .message, .heartbeat, .hello, .snapshotRequest, .reference, .direct: break
             }
             return (isNew, state.endpoint)
         }
         switch message {
-        case .message(let message):
-            endpoint?.deliver(message)
+        case .message(let message), .direct(nodeID, .message(let message)):
+            endpoint?.deliver(message, from: node)
         case .hello:
             logger.info("cluster: node joined", metadata: ["peer": "\(node)"])
             enqueueSnapshot()

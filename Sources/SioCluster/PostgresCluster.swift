@@ -64,6 +64,14 @@ public final class PostgresCluster: ClusterLink, Service, Sendable {
         enqueue(.message(message), always: false)
     }
 
+    public func send(_ message: ClusterMessage, to node: String) {
+        enqueue(.direct(node: node, .message(message)), always: false)
+    }
+
+    public func awaySocket(pid: String) -> AwaySocket? {
+        state.withLockedValue { $0.presence.awaySocket(pid: pid) }
+    }
+
     public func presenceChanged(_ change: PresenceChange) {
         enqueue(.presence(change), always: false)
     }

@@ -18,12 +18,22 @@ struct RemotePresence {
     private struct Entry {
         var channels: Set<String> = []
         var value: String?
+        var pid: String?
     }
 
     private struct Node {
         var lastHeard: UInt64
         var sockets: [SocketKey: Entry] = [:]
         var channels: [ChannelKey: Set<String>] = [:]
+        /// Sockets away, by private id.
+        var away: [String: SocketKey] = [:]
+
+        mutating func setAway(_ key: SocketKey, _ pid: String?) {
+            guard sockets[key] != nil else { return }
+            if let old = sockets[key]!.pid { away.removeValue(forKey: old) }
+            sockets[key]!.pid = pid
+            if let pid { away[pid] = key }
+        }
 
         mutating func join(_ key: SocketKey, _ channel: String) {
             sockets[key, default: Entry()].channels.insert(channel)
@@ -39,6 +49,7 @@ struct RemotePresence {
 
         mutating func remove(_ key: SocketKey) {
             guard let entry = sockets.removeValue(forKey: key) else { return }
+            if let pid = entry.pid { away.removeValue(forKey: pid) }
             for channel in entry.channels {
                 let channelKey = ChannelKey(namespace: key.namespace, channel: channel)
                 channels[channelKey]?.remove(key.socket)
@@ -77,6 +88,8 @@ struct RemotePresence {
             nodes[node]!.leave(SocketKey(namespace: namespace, socket: socket), channel)
         case .value(let namespace, let socket, let value):
             nodes[node]!.sockets[SocketKey(namespace: namespace, socket: socket)]?.value = value
+        case .away(let namespace, let socket, let pid):
+            nodes[node]!.setAway(SocketKey(namespace: namespace, socket: socket), pid)
         }
     }
 
@@ -85,6 +98,7 @@ struct RemotePresence {
         guard nodes[node] != nil else { return }
         nodes[node]!.sockets = [:]
         nodes[node]!.channels = [:]
+        nodes[node]!.away = [:]
     }
 
     /// One namespace of a node's snapshot.
@@ -96,6 +110,7 @@ struct RemotePresence {
         for member in snapshot.members {
             let key = SocketKey(namespace: snapshot.namespace, socket: member.id)
             nodes[node]!.sockets[key] = Entry(value: member.value)
+            nodes[node]!.setAway(key, member.pid)
             for channel in member.channels { nodes[node]!.join(key, channel) }
         }
     }
@@ -141,6 +156,15 @@ struct RemotePresence {
     func hasSocket(_ socket: String, namespace: String) -> Bool {
         let key = SocketKey(namespace: namespace, socket: socket)
         return nodes.values.contains { $0.sockets[key] != nil }
+    }
+
+    /// The socket away with this private id, and the node that has it.
+    func awaySocket(pid: String) -> AwaySocket? {
+        for (id, node) in nodes {
+            guard let key = node.away[pid], let entry = node.sockets[key] else { continue }
+            return AwaySocket(node: id, namespace: key.namespace, id: key.socket, channels: entry.channels.sorted())
+        }
+        return nil
     }
 
     /// How many sockets other nodes have, for operators.

@@ -136,16 +136,18 @@ final class Client {
         }
         guard socket(namespace) == nil, !connecting.contains(where: { $0.namespace == namespace }),
               !recovering.contains(where: { $0.namespace == namespace }) else { return }
-        if context.recovery != nil, let pid = auth?["pid"]?.stringValue,
-           let old = context.recoverable.withLockedValue({ $0.removeValue(forKey: pid) }) {
-            recover(old, namespace: registry, offset: auth?["offset"]?.stringValue.flatMap(RecoverySettings.parse), auth: auth)
-            return
+        if context.recovery != nil, let pid = auth?["pid"]?.stringValue {
+            if let old = context.recoverable.withLockedValue({ $0.removeValue(forKey: pid) }) {
+                recover(old, namespace: registry, offset: auth?["offset"]?.stringValue.flatMap(RecoverySettings.parse), auth: auth)
+                return
+            }
+            if let away = context.cluster?.awaySocket(pid: pid), away.namespace == namespace, registry.socket(away.id) == nil {
+                claim(away, pid: pid, namespace: registry, auth: auth)
+                return
+            }
         }
         let socket = Socket(namespace: registry, session: session)
-        if let rate = context.configuration.maxEventsPerSecond {
-            socket.rateLimiter = RateLimiterBox(EventRateLimiter(rate: rate, burst: context.configuration.eventBurst ?? rate,
-                                                                 now: Int64(NIODeadline.now().uptimeNanoseconds)))
-        }
+        limit(socket)
         let decision = application.connect(socket, auth: auth)
         if decision == .later {
             connecting.append(socket)
@@ -192,6 +194,64 @@ final class Client {
         }
     }
 
+    /// How long a client that comes back from another node waits for that node's answer before
+    /// it gets a new socket (the node may be gone).
+    static let claimTimeout: TimeAmount = .seconds(3)
+
+    /// A CONNECT with the private id of a socket away on another node of the cluster: a socket
+    /// with its id holds its channels here — what they are sent meanwhile waits in it — while
+    /// that node is asked for the rest.
+    private func claim(_ away: AwaySocket, pid: String, namespace registry: NamespaceRegistry, auth: JSONValue?) {
+        guard let cluster = context.cluster else { return }
+        let socket = Socket(namespace: registry, session: session, recovering: (away.id, pid))
+        limit(socket)
+        recovering.append(socket)
+        registry.add(socket)
+        for channel in away.channels where socket.channelSet.insert(channel).inserted {
+            registry.join(socket, channel: channel)
+        }
+        let context = self.context
+        context.claims.withLockedValue { $0[pid] = PendingClaim(socket: socket, node: away.node, auth: auth) }
+        cluster.send(.recoveryClaim(namespace: registry.name, socket: away.id, pid: pid, offset: auth?["offset"]?.stringValue ?? ""),
+                     to: away.node)
+        session.eventLoop.scheduleTask(in: Self.claimTimeout) { [session] in
+            let claim = context.claims.withLockedValue { table -> PendingClaim? in
+                guard table[pid]?.socket === socket else { return nil }
+                return table.removeValue(forKey: pid)
+            }
+            if let claim { session.socketIO.completeRemoteRecovery(socket, nil, auth: claim.auth) }
+        }
+    }
+
+    /// The other node answered (nil: it could not recover the socket, or did not answer in
+    /// time). From here on the socket is a new one to the application — its context stayed with
+    /// the other node — that is already in its channels.
+    func completeRemoteRecovery(_ socket: Socket, _ state: RecoveredSocket?, auth: JSONValue?) {
+        guard let index = recovering.firstIndex(where: { $0 === socket }) else { return }
+        recovering.remove(at: index)
+        guard let state, let cluster = context.cluster, !session.isClosed else {
+            socket.abandon()
+            if !session.isClosed { connect(namespace: socket.namespace, auth: Self.withoutRecovery(auth)) }
+            return
+        }
+        socket.adopt(state, localNode: cluster.nodeID)
+        socket.isRestored = true
+        let decision = application.connect(socket, auth: Self.withoutRecovery(auth))
+        if decision == .later {
+            connecting.append(socket)
+            socket.wait(for: .connect)
+        } else {
+            decide(socket, decision)
+        }
+    }
+
+    private func limit(_ socket: Socket) {
+        if let rate = context.configuration.maxEventsPerSecond {
+            socket.rateLimiter = RateLimiterBox(EventRateLimiter(rate: rate, burst: context.configuration.eventBurst ?? rate,
+                                                                 now: Int64(NIODeadline.now().uptimeNanoseconds)))
+        }
+    }
+
     private static func withoutRecovery(_ auth: JSONValue?) -> JSONValue? {
         guard case .object(let pairs)? = auth else { return auth }
         return .object(pairs.filter { $0.0 != "pid" && $0.0 != "offset" })
@@ -208,13 +268,21 @@ final class Client {
         switch decision {
         case .accept:
             sockets.append(socket)
-            socket.namespaceRegistry.add(socket)
+            let restored = socket.isRestored
+            socket.isRestored = false
+            if !restored { socket.namespaceRegistry.add(socket) }
             session.namespaceConnected()
             var data: [(String, JSONValue)] = [("sid", .string(socket.id))]
             if let pid = socket.pid { data.append(("pid", .string(pid))) }
             send(SocketIOPacket(kind: .connect, namespace: socket.namespace, data: .object(data)))
             socket.connected()
+            // Recovered from another node: the application hears of the channels it is in, as
+            // of a new socket's subscriptions. They are the socket's: its answer is not asked.
+            if restored {
+                for channel in socket.channelSet.sorted() { _ = application.subscribe(socket, channel: channel) }
+            }
         case .refuse(let message, let data):
+            if socket.isRestored { socket.abandon() }
             var body: [(String, JSONValue)] = [("message", .string(message))]
             if let data { body.append(("data", data)) }
             send(SocketIOPacket(kind: .connectError, namespace: socket.namespace, data: .object(body)))
@@ -267,6 +335,7 @@ final class Client {
         let undecided = connecting
         connecting = []
         for socket in undecided {
+            if socket.isRestored { socket.abandon() }
             socket.markFinished()
             application.finish(socket)
         }

@@ -18,6 +18,9 @@ final class NamespaceRegistry: Sendable {
         var channels: [String: IdentitySet<Socket>] = [:]
         /// Presence values set by the application, by socket id.
         var values: [String: String] = [:]
+        /// The private ids of sockets away (recoverable), by socket id: what the cluster needs
+        /// to find them when their client comes back to another node.
+        var away: [String: String] = [:]
     }
 
     private let state = NIOLockedValueBox(State())
@@ -52,7 +55,13 @@ final class NamespaceRegistry: Sendable {
             _ = $0.byID.removeValue(forKey: socket.id)
             $0.all.remove(socket)
             $0.values.removeValue(forKey: socket.id)
+            $0.away.removeValue(forKey: socket.id)
         }
+    }
+
+    /// A socket's transport is lost and its client may come back with `pid`; nil: no longer.
+    func setAway(_ id: String, pid: String?) {
+        change(.away(namespace: name, socket: id, pid: pid)) { $0.away[id] = pid }
     }
 
     /// A recovered socket takes the place of the one whose transport was lost: same id, same
@@ -60,6 +69,9 @@ final class NamespaceRegistry: Sendable {
     func replace(_ old: Socket, with new: Socket, channels: Set<String>) {
         state.withLockedValue { state in
             state.byID[new.id] = new
+            if state.away.removeValue(forKey: new.id) != nil {
+                cluster?.presenceChanged(.away(namespace: name, socket: new.id, pid: nil))
+            }
             state.all.remove(old)
             state.all.insert(new)
             for channel in channels {
@@ -80,6 +92,10 @@ final class NamespaceRegistry: Sendable {
         }
     }
 
+    func value(of id: String) -> String? {
+        state.withLockedValue { $0.values[id] }
+    }
+
     /// This process's sockets (in `channel`, when given), with their presence values.
     func members(channel: String?) -> [PresenceMember] {
         state.withLockedValue { state in
@@ -96,7 +112,8 @@ final class NamespaceRegistry: Sendable {
                 for socket in sockets.members { channelsOf[socket.id, default: []].append(channel) }
             }
             let members = state.byID.keys.sorted().map {
-                NamespaceMembers.Member(id: $0, channels: channelsOf[$0]?.sorted() ?? [], value: state.values[$0])
+                NamespaceMembers.Member(id: $0, channels: channelsOf[$0]?.sorted() ?? [], value: state.values[$0],
+                                        pid: state.away[$0])
             }
             body(NamespaceMembers(namespace: name, members: members))
         }

@@ -15,14 +15,25 @@ final class OutboundMessage: Sendable {
     /// When it was made (uptime nanoseconds), for messages with an offset: read once for all the
     /// recipients that keep it, not once each.
     let madeAt: UInt64
+    /// With a cluster, the node a broadcast came from and its offset there (nil: made here,
+    /// the offset is its id): how a recovering node knows a message it holds was sent already.
+    let origin: MessageTag?
 
-    init(_ packets: [EngineIOPacket], offset: UInt64 = 0) {
+    init(_ packets: [EngineIOPacket], offset: UInt64 = 0, origin: MessageTag? = nil) {
         self.packets = packets
         self.offset = offset
+        self.origin = origin
         self.madeAt = offset != 0 ? NIODeadline.now().uptimeNanoseconds : 0
         var frames = ByteBuffer()
         frames.reserveCapacity(packets.reduce(0) { $0 + $1.payload.readableBytes + 11 })
         for packet in packets { WebSocketFrameWriter.write(packet, into: &frames) }
         self.webSocketFrames = frames
+    }
+}
+
+extension OutboundMessage {
+    /// Its name across the cluster, `node` being this one's.
+    func tag(localNode node: String) -> MessageTag {
+        origin ?? MessageTag(node: node, id: offset)
     }
 }

@@ -12,16 +12,19 @@ extension ServerContext {
               channels: [String]? = nil, excluding: String? = nil) -> Int {
         guard let registry = namespaces[namespace] else { return 0 }
         let recipients = channels.map { registry.subscribers(of: $0) } ?? registry.allSockets
-        // With recovery, the offset rides as the last argument, as socket.io's client expects.
         let offset = recovery?.nextOffset() ?? 0
         let packet = SocketIOPacket(
             kind: attachments.isEmpty ? .event : .binaryEvent, namespace: namespace,
-            data: .array([.string(event)] + arguments + (offset != 0 ? [.string(RecoverySettings.text(offset))] : [])),
-            attachmentCount: attachments.count)
-        let engine = Client.enginePackets(packet, attachments: attachments)
+            data: .array([.string(event)] + arguments), attachmentCount: attachments.count)
+        var engine = Client.enginePackets(packet, attachments: attachments)
         if let cluster {
+            // Without the offset: each node gives the message one of its own.
             cluster.publish(.broadcast(namespace: namespace, channels: channels ?? [], excluding: excluding,
-                                       packet: engine[0].payload, attachments: attachments))
+                                       packet: engine[0].payload, attachments: attachments, id: offset))
+        }
+        // With recovery, the offset rides as the last argument, as socket.io's client expects.
+        if offset != 0, let withOffset = RecoverySettings.appending(offset, to: engine[0].payload) {
+            engine[0] = EngineIOPacket(.message, payload: withOffset)
         }
         let encoded = OutboundMessage(engine, offset: offset)
         // The excluded sender is found once; recipients are then told apart by identity, not by
@@ -43,13 +46,13 @@ extension ServerContext {
 
 /// What other nodes of the cluster ask of this one.
 extension ServerContext {
-    func deliverFromCluster(_ message: ClusterMessage) {
+    func deliverFromCluster(_ message: ClusterMessage, from node: String) {
         switch message {
-        case .broadcast(let namespace, let channels, let excluding, let packet, let attachments):
+        case .broadcast(let namespace, let channels, let excluding, let packet, let attachments, let id):
             guard let registry = namespaces[namespace] else { return }
             let recipients = channels.isEmpty ? registry.allSockets : registry.subscribers(of: channels)
             guard !recipients.isEmpty else { return }
-            let encoded = OutboundMessage(Self.enginePackets(packet, attachments))
+            let encoded = incoming(packet, attachments, tag: MessageTag(node: node, id: id))
             let excluded = excluding.flatMap { registry.socket($0) }
             // One task per loop, not per recipient: this runs on the cluster's own thread.
             var byLoop: [ObjectIdentifier: (EventLoop, [Socket])] = [:]
@@ -64,17 +67,29 @@ extension ServerContext {
             if let metrics {
                 metrics.deliveries.increment(by: Int64(byLoop.values.reduce(0) { $0 + $1.1.count }))
             }
-        case .toSocket(let namespace, let id, let packet, let attachments):
-            guard let socket = namespaces[namespace]?.socket(id) else { return }
-            socket.sendEncoded(OutboundMessage(Self.enginePackets(packet, attachments)), callerLoop: nil)
+        case .toSocket(let namespace, let socket, let packet, let attachments, let id):
+            guard let socket = namespaces[namespace]?.socket(socket) else { return }
+            socket.sendEncoded(incoming(packet, attachments, tag: MessageTag(node: node, id: id)), callerLoop: nil)
         case .operation(let namespace, let id, let operation):
             guard let socket = namespaces[namespace]?.socket(id) else { return }
             socket.perform(operation)
+        case .recoveryClaim(let namespace, let socket, let pid, let offset):
+            answerClaim(namespace: namespace, socket: socket, pid: pid, offset: offset, from: node)
+        case .recoveryAnswer(let pid, let state):
+            claimAnswered(pid: pid, state, from: node)
         }
     }
 
-    private static func enginePackets(_ packet: ByteBuffer, _ attachments: [ByteBuffer]) -> [EngineIOPacket] {
-        [EngineIOPacket(.message, payload: packet)] + attachments.map { .binary($0) }
+    /// A packet from another node (or handed over by one), made ready for this node's clients:
+    /// with recovery, it gets an offset of this node, and keeps its name across the cluster.
+    func incoming(_ packet: ByteBuffer, _ attachments: [ByteBuffer], tag: MessageTag) -> OutboundMessage {
+        var engine = [EngineIOPacket(.message, payload: packet)] + attachments.map { EngineIOPacket.binary($0) }
+        guard let recovery else { return OutboundMessage(engine) }
+        let offset = recovery.nextOffset()
+        guard let withOffset = RecoverySettings.appending(offset, to: packet) else { return OutboundMessage(engine) }
+        engine[0] = EngineIOPacket(.message, payload: withOffset)
+        // A sender without recovery names nothing: the message is then this node's own.
+        return OutboundMessage(engine, offset: offset, origin: tag.id != 0 ? tag : nil)
     }
 
     /// Sends an event to one socket of the cluster, wherever it is: false when no node has it.
@@ -88,7 +103,8 @@ extension ServerContext {
         let packet = SocketIOPacket(
             kind: attachments.isEmpty ? .event : .binaryEvent, namespace: namespace,
             data: .array([.string(event)] + arguments), attachmentCount: attachments.count)
-        cluster.publish(.toSocket(namespace: namespace, socket: id, packet: packet.encoded(), attachments: attachments))
+        cluster.publish(.toSocket(namespace: namespace, socket: id, packet: packet.encoded(), attachments: attachments,
+                                  id: recovery?.nextOffset() ?? 0))
         return true
     }
 

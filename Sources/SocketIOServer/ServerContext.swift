@@ -22,6 +22,8 @@ final class ServerContext: Sendable {
     let recovery: RecoverySettings?
     /// Sockets whose transport is lost and that may be recovered, by private id.
     let recoverable = NIOLockedValueBox<[String: Socket]>([:])
+    /// Clients come back from another node of the cluster, waiting for its answer, by private id.
+    let claims = NIOLockedValueBox<[String: PendingClaim]>([:])
 
     init(configuration: ServerConfiguration, application: Application, logger: Logger,
          metricsFactory: any MetricsFactory = MetricsSystem.factory, cluster: (any ClusterLink)? = nil) {

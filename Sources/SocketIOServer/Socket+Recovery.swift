@@ -57,6 +57,7 @@ extension Socket {
             ack.call(.disconnected)
         }
         session.context.recoverable.withLockedValue { $0[pid] = self }
+        namespaceRegistry.setAway(id, pid: pid)
         recovery.expiry = session.eventLoop.scheduleTask(in: .nanoseconds(Int64(settings.windowNanoseconds))) { [self] in
             expire()
         }
@@ -108,6 +109,60 @@ extension Socket {
         lifecycle = .handedOver(next)
         namespaceRegistry.replace(self, with: next, channels: channelSet)
         return Handover(channels: channelSet, userData: userData, missed: missed, log: recovery.log)
+    }
+
+    /// The client came back to another node of the cluster (`localNode` is this one): this
+    /// socket ends here as it would past the window, and what it was sent goes there. Nil when
+    /// it cannot be recovered (as `handOver`).
+    func moveAway(offset: UInt64?, localNode: String) -> RecoveredSocket? {
+        guard case .detached(let reason) = lifecycle else { return nil }
+        var state: RecoveredSocket?
+        if let offset, let recovery, let missed = recovery.log.after(offset) {
+            state = RecoveredSocket(
+                channels: channelSet.sorted(), value: namespaceRegistry.value(of: id),
+                missed: missed.compactMap { message in
+                    guard let packet = RecoverySettings.removing(message.offset, from: message.packets[0].payload) else { return nil }
+                    return .init(packet: packet, attachments: message.packets.dropFirst().map(\.payload),
+                                 tag: message.tag(localNode: localNode))
+                },
+                seen: recovery.log.entries.map { $0.tag(localNode: localNode) })
+        }
+        finishDetached(reason)
+        return state
+    }
+
+    /// A socket recovered from another node, on its loop before its acknowledgement: it held
+    /// the channels the cluster knew while it asked; it takes the old node's state, and queues
+    /// what was missed ahead of what arrived here since, without what the old node sent already.
+    func adopt(_ state: RecoveredSocket, localNode: String) {
+        let wanted = Set(state.channels)
+        for channel in channelSet.subtracting(wanted).sorted() {
+            channelSet.remove(channel)
+            namespaceRegistry.leave(self, channel: channel)
+        }
+        for channel in wanted.subtracting(channelSet).sorted() {
+            channelSet.insert(channel)
+            namespaceRegistry.join(self, channel: channel)
+        }
+        if let value = state.value { _ = namespaceRegistry.setValue(value, of: id) }
+        guard case .connecting(let arrived) = lifecycle else { return }
+        let seen = Set(state.seen)
+        let context = session.context
+        let queue = state.missed.map { context.incoming($0.packet, $0.attachments, tag: $0.tag) }
+            + arrived.filter { $0.offset == 0 || !seen.contains($0.tag(localNode: localNode)) }
+        // What this socket keeps is what it sends: not what was dropped as sent already.
+        recovery = nil
+        for message in queue { keep(message) }
+        lifecycle = .connecting(beforeConnect: queue)
+    }
+
+    /// Gives up a socket that asked another node for its state in vain: the application never
+    /// saw it, so it leaves quietly.
+    func abandon() {
+        for channel in channelSet.sorted() { namespaceRegistry.leave(self, channel: channel) }
+        channelSet.removeAll()
+        namespaceRegistry.remove(self)
+        lifecycle = .finished
     }
 
     /// The recovered socket, on its loop before its acknowledgement: takes the old one's state,

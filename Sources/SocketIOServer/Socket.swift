@@ -42,6 +42,9 @@ public final class Socket: @unchecked Sendable {
     /// socket, and what it was sent lately. Touched on `eventLoop` only.
     let pid: String?
     var recovery: RecoveryBox?
+    /// Recovered from another node and waiting for the application's `connect`: already in
+    /// the namespace and its channels.
+    var isRestored = false
 
     /// Where the socket is in its life, touched on `eventLoop` only.
     enum Lifecycle {
@@ -189,7 +192,7 @@ public final class Socket: @unchecked Sendable {
 
     /// Keeps an event with an offset for recovery.
     @inline(__always)
-    private func keep(_ message: OutboundMessage) {
+    func keep(_ message: OutboundMessage) {
         guard message.offset != 0 else { return }
         if let recovery {
             recovery.keep(message)

@@ -7,10 +7,22 @@ import XCTest
 final class ClusterWireTests: XCTestCase {
     private let samples: [WireMessage] = [
         .message(.broadcast(namespace: "/", channels: ["room", "é:12"], excluding: "abc", packet: ByteBuffer(string: #"2["message","x"]"#),
-                            attachments: [])),
+                            attachments: [], id: 0)),
         .message(.broadcast(namespace: "/chat", channels: [], excluding: nil, packet: ByteBuffer(string: "5-[]"),
-                            attachments: [ByteBuffer(bytes: [0, 1, 255]), ByteBuffer()])),
-        .message(.toSocket(namespace: "/", socket: "s1", packet: ByteBuffer(string: "2[]"), attachments: [])),
+                            attachments: [ByteBuffer(bytes: [0, 1, 255]), ByteBuffer()], id: UInt64.max)),
+        .message(.toSocket(namespace: "/", socket: "s1", packet: ByteBuffer(string: "2[]"), attachments: [], id: 1 << 60)),
+        .message(.recoveryClaim(namespace: "/", socket: "s1", pid: "p1", offset: "~abc")),
+        .message(.recoveryClaim(namespace: "/", socket: "s1", pid: "p1", offset: "")),
+        .message(.recoveryAnswer(pid: "p1", nil)),
+        .message(.recoveryAnswer(pid: "p1", RecoveredSocket(
+            channels: ["a", "b"], value: "ann",
+            missed: [.init(packet: ByteBuffer(string: #"2["message","x"]"#), attachments: [], tag: MessageTag(node: "n1", id: 7)),
+                     .init(packet: ByteBuffer(string: "5-[]"), attachments: [ByteBuffer(bytes: [1])], tag: MessageTag(node: "n2", id: 3))],
+            seen: [MessageTag(node: "n1", id: 5), MessageTag(node: "n1", id: 7), MessageTag(node: "n2", id: 3)]))),
+        .message(.recoveryAnswer(pid: "p1", RecoveredSocket(channels: [], value: nil, missed: [], seen: []))),
+        .direct(node: "n2", .message(.recoveryAnswer(pid: "p1", nil))),
+        .presence(.away(namespace: "/", socket: "s1", pid: "p1")),
+        .presence(.away(namespace: "/", socket: "s1", pid: nil)),
         .message(.operation(namespace: "/", socket: "s1", .join("a:b"))),
         .message(.operation(namespace: "/", socket: "s1", .leave("a"))),
         .message(.operation(namespace: "/", socket: "s1", .disconnect)),
@@ -24,7 +36,7 @@ final class ClusterWireTests: XCTestCase {
         .presence(.value(namespace: "/", socket: "s1", "-")),
         .heartbeat, .hello, .snapshotRequest(node: "n2"), .snapshotBegin, .bye, .reference(123_456_789),
         .snapshot(NamespaceMembers(namespace: "/", members: [
-            .init(id: "a", channels: ["x", "y"], value: "v"), .init(id: "b", channels: [], value: nil),
+            .init(id: "a", channels: ["x", "y"], value: "v"), .init(id: "b", channels: [], value: nil, pid: "p"),
         ])),
     ]
 
@@ -61,7 +73,11 @@ final class ClusterWireTests: XCTestCase {
             XCTAssertThrowsError(try ClusterWire.decode(ByteBuffer(bytes: bytes[0..<length])), "length \(length)")
         }
         for broken in ["?", "C", "C3:abc", "C99999999999:", "Cx:", "C:a", "C1:/", "B1:/99999:", "N1:/5:", "O1:/1:s1:x0:",
-                       "O1:/1:s1:j0:", "R:", "R12345678901:", "V1:/1:s"] {
+                       "O1:/1:s1:j0:", "R:", "R12345678901:", "V1:/1:s",
+                       // An id past 64 bits, an answer neither refused nor given, a direct message
+                       // that is not a server's, one direct inside another.
+                       "T1:/2:s11:20:0:99999999999999999999:", "W2:p1?", "@2:n1H", "@2:n1@2:n1W2:p1-",
+                       "W2:p1+0:-1:1:x0:2:n1", "A1:/2:s1"] {
             XCTAssertThrowsError(try ClusterWire.decode(ByteBuffer(string: broken)), broken)
         }
         // Invalid UTF-8 in a text field.
@@ -70,7 +86,7 @@ final class ClusterWireTests: XCTestCase {
 
     func testRandomBytesNeverTrap() {
         var generator = SystemRandomNumberGenerator()
-        let alphabet = Array("BTOCDJLVHSQZNXR0123456789:-/".utf8)
+        let alphabet = Array("BTOCDJLVHSQZNXRKWA@+0123456789:-/".utf8)
         for _ in 0..<20_000 {
             let length = Int.random(in: 0..<24, using: &generator)
             let bytes = (0..<length).map { _ in alphabet.randomElement(using: &generator)! }
@@ -82,5 +98,12 @@ final class ClusterWireTests: XCTestCase {
         XCTAssertTrue(samples[0].isText)
         XCTAssertFalse(samples[1].isText)
         XCTAssertTrue(WireMessage.heartbeat.isText)
+        let binaryAnswer = samples.first {
+            if case .message(.recoveryAnswer(_, let state?)) = $0 { return state.missed.contains { !$0.attachments.isEmpty } }
+            return false
+        }!
+        XCTAssertFalse(binaryAnswer.isText)
+        XCTAssertFalse(WireMessage.direct(node: "n", binaryAnswer).isText)
+        XCTAssertTrue(WireMessage.direct(node: "n", .message(.recoveryAnswer(pid: "p", nil))).isText)
     }
 }
