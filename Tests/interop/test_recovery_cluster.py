@@ -5,6 +5,7 @@ through the run's own PostgreSQL. Real nodes, raw WebSocket clients (every byte 
 plugin's trace on each node for what the plugins hear (docs/events.md, "Recovery")."""
 import os
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -14,8 +15,9 @@ import websocket
 
 from conftest import wait_until
 from plugins import SOURCES, Trace, build_c, plugin_dir
+from test_browser_client import browser  # noqa: F401  (fixture)
 from test_cluster import admin, peers
-from test_recovery import Raw, broadcast
+from test_recovery import PAGE, Raw, broadcast
 
 
 @pytest.fixture
@@ -30,7 +32,8 @@ def nodes(start_server, postgres, tmp_path):
         for index in range(count):
             trace = Trace(tmp_path / f"trace-{index}.txt")
             node = start_server("sio", ["serve", "--port", "0", "--admin-port", "0", "--plugins", str(directory),
-                                        "--recovery-window", str(window), "--cluster", postgres.url(channel=channel)],
+                                        "--recovery-window", str(window), "--cluster", postgres.url(channel=channel),
+                                        "--static", str(PAGE.parent)],
                                 env={"SIO_TRACE_FILE": str(trace.path)})
             node.trace = trace
             started.append(node)
@@ -230,3 +233,94 @@ def test_a_client_whose_node_died_gets_a_new_socket_after_the_claim_times_out(no
     broadcast(b, "two", "news")
     nothing_more(fresh)
     fresh.ws.close()
+
+
+class Switch:
+    """A TCP proxy in front of the nodes, as a load balancer that sends a client elsewhere when
+    its connection drops: `to(node)` cuts every connection and sends new ones to `node`."""
+
+    def __init__(self, node):
+        self.backend = node.port
+        self.connections = []
+        self.lock = threading.Lock()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                try:
+                    upstream = socket.create_connection(("127.0.0.1", self.backend))
+                except OSError:
+                    client.close()
+                    continue
+                self.connections += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self.pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def pump(source, sink):
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for end in (source, sink):
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def to(self, node):
+        with self.lock:
+            self.backend = node.port
+            connections, self.connections = self.connections, []
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            connection.close()
+
+    def close(self):
+        self.listener.close()
+        self.to(type("Node", (), {"port": self.backend}))
+
+
+@pytest.mark.parametrize("transports", ["websocket", "polling"])
+def test_the_official_client_is_recovered_by_another_node_in_chromium(browser, nodes, transports):  # noqa: F811
+    a, b = nodes(2)
+    switch = Switch(a)
+    page = browser.new_page()
+    try:
+        page.goto(f"http://127.0.0.1:{switch.port}/recovery.html?transports={transports}&delay=800")
+        page.wait_for_function("window.state && window.state.subscribed === true", timeout=15_000)
+        first = page.evaluate("window.state.connects[0]")
+        assert everywhere((a, b), "news", 1)
+        broadcast(b, {"n": 1}, "news")
+        page.wait_for_function("window.state.messages.length === 1")
+        # The network drops: the client's next connection lands on the other node.
+        switch.to(b)
+        time.sleep(0.3)
+        broadcast(a, {"n": 2}, "news")
+        broadcast(b, {"n": 3}, "news")
+        page.wait_for_function("window.state.connects.length === 2", timeout=15_000)
+        page.wait_for_function("window.state.messages.length === 3", timeout=5_000)
+        broadcast(a, {"n": 4}, "news")
+        page.wait_for_function("window.state.messages.length === 4", timeout=5_000)
+        time.sleep(0.3)
+        state = page.evaluate("window.state")
+    finally:
+        page.close()
+        switch.close()
+    assert state["connects"][1] == {"id": first["id"], "recovered": True}, state
+    assert state["messages"] == [{"n": 1}, {"n": 2}, {"n": 3}, {"n": 4}]
+    assert state["arguments"] == [1, 1, 1, 1], "the offset is hidden from seed-style listeners"
+    # No second subscribe from the extension; the new node's plugin heard a socket in "news".
+    assert [e for (_, e, _) in b.trace.events(socket_id=first["id"])] == ["connect", "subscribe"]
+    assert wait_until(lambda: "finish" in [e for (_, e, _) in a.trace.events(socket_id=first["id"])])
