@@ -28,6 +28,34 @@ final class RemotePresenceTests: XCTestCase {
         XCTAssertEqual(presence.members(namespace: "/", channel: nil).map(\.id), ["s2"])
     }
 
+    func testAwaySocketsAreFoundByPrivateIdUntilTheyAreBackOrGone() {
+        var presence = RemotePresence()
+        presence.heard("b", at: 1)
+        presence.apply(.connected(namespace: "/", socket: "s1"), from: "b")
+        presence.apply(.joined(namespace: "/", socket: "s1", channel: "room"), from: "b")
+        XCTAssertNil(presence.awaySocket(pid: "p1"))
+        presence.apply(.away(namespace: "/", socket: "s1", pid: "p1"), from: "b")
+        XCTAssertEqual(presence.awaySocket(pid: "p1"), AwaySocket(node: "b", namespace: "/", id: "s1", channels: ["room"]))
+        // Back: no longer found.
+        presence.apply(.away(namespace: "/", socket: "s1", pid: nil), from: "b")
+        XCTAssertNil(presence.awaySocket(pid: "p1"))
+        // Away again, then gone.
+        presence.apply(.away(namespace: "/", socket: "s1", pid: "p2"), from: "b")
+        presence.apply(.disconnected(namespace: "/", socket: "s1"), from: "b")
+        XCTAssertNil(presence.awaySocket(pid: "p2"))
+        // Away for a socket never known: nothing.
+        presence.apply(.away(namespace: "/", socket: "ghost", pid: "p3"), from: "b")
+        XCTAssertNil(presence.awaySocket(pid: "p3"))
+        // From a snapshot; forgotten with the snapshot after it and with the node.
+        presence.replace(NamespaceMembers(namespace: "/", members: [.init(id: "s4", channels: ["a"], value: nil, pid: "p4")]), from: "b")
+        XCTAssertEqual(presence.awaySocket(pid: "p4")?.id, "s4")
+        presence.replace(NamespaceMembers(namespace: "/", members: [.init(id: "s4", channels: ["a"], value: nil)]), from: "b")
+        XCTAssertNil(presence.awaySocket(pid: "p4"))
+        presence.apply(.away(namespace: "/", socket: "s4", pid: "p5"), from: "b")
+        presence.forget("b")
+        XCTAssertNil(presence.awaySocket(pid: "p5"))
+    }
+
     func testASnapshotReplacesItsNamespaceOnly() {
         var presence = RemotePresence()
         presence.heard("b", at: 1)

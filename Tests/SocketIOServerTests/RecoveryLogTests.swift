@@ -1,3 +1,4 @@
+import NIOCore
 import XCTest
 
 @testable import SocketIOServer
@@ -60,5 +61,22 @@ final class RecoveryLogTests: XCTestCase {
         XCTAssertFalse(RecoverySettings.isRecoverable(.clientNamespaceDisconnect))
         XCTAssertFalse(RecoverySettings.isRecoverable(.slowConsumer))
         XCTAssertFalse(RecoverySettings.isRecoverable(.serverShutdown))
+    }
+
+    func testAnOffsetIsAddedToAPacketAndTakenOffAgain() {
+        func text(_ buffer: ByteBuffer?) -> String? { buffer.map { String(buffer: $0) } }
+        let packet = ByteBuffer(string: #"2["message","x"]"#)
+        let with = RecoverySettings.appending(36, to: packet)
+        XCTAssertEqual(text(with), #"2["message","x","~10"]"#)
+        XCTAssertEqual(text(RecoverySettings.removing(36, from: with!)), #"2["message","x"]"#)
+        XCTAssertEqual(text(RecoverySettings.appending(1, to: ByteBuffer(string: "2/chat,[]"))), #"2/chat,["~1"]"#)
+        XCTAssertEqual(text(RecoverySettings.removing(1, from: ByteBuffer(string: #"2/chat,["~1"]"#))), "2/chat,[]")
+        // Not an array, or another offset: left alone.
+        for bad in ["", "]", "2{}", #"2"x""#] {
+            XCTAssertNil(RecoverySettings.appending(1, to: ByteBuffer(string: bad)), bad)
+        }
+        XCTAssertNil(RecoverySettings.removing(35, from: with!))
+        XCTAssertNil(RecoverySettings.removing(36, from: packet))
+        XCTAssertNil(RecoverySettings.removing(36, from: ByteBuffer(string: #""~10"]"#)))
     }
 }
