@@ -14,28 +14,81 @@ protocol Recoverable {
 /// Messages are shared between the recipients of a broadcast, so an entry costs its slot (one
 /// reference); the byte limit counts each message whole, as if it were not shared (the bound
 /// holds whatever the sharing). Pure: no I/O, no clock (callers pass the time).
-struct RecoveryLog<Message: Recoverable> {
-    private(set) var entries = CircularBuffer<Message>(initialCapacity: 4)
+///
+/// An append is on the path of every delivery, on a socket whose slots went cold since its last
+/// message: it touches the newest slot only. The oldest is read when something is to go — past
+/// `maxBytes`, or older than the window by an eighth of it — and then the log drops, in one go,
+/// down to 7/8 of `maxBytes` and to the window: one cold read for many appends, not one each.
+/// A ring of its own (power-of-two capacity, no copy-on-write): no uniqueness check per append.
+class RecoveryLog<Message: Recoverable> {
+    let maxBytes: Int
+    let window: UInt64
+    private var storage: UnsafeMutablePointer<Message>
+    private var capacity = 4
+    private var head = 0
+    private(set) var count = 0
     private(set) var bytes = 0
+    /// When the oldest entry was made: kept here, so that an append does not read its slot.
+    private var oldestMadeAt: UInt64 = 0
 
-    mutating func append(_ message: Message, maxBytes: Int, window: UInt64) {
-        entries.append(message)
-        bytes += message.byteCount
-        evict(now: message.madeAt, maxBytes: maxBytes, window: window)
+    init(maxBytes: Int, window: UInt64) {
+        self.maxBytes = maxBytes
+        self.window = window
+        storage = .allocate(capacity: capacity)
     }
 
-    /// Drops what is older than `window` or past `maxBytes`, oldest first.
-    mutating func evict(now: UInt64, maxBytes: Int, window: UInt64) {
-        while let first = entries.first, bytes > maxBytes || (now > first.madeAt && now - first.madeAt > window) {
-            bytes -= first.byteCount
-            entries.removeFirst()
+    deinit {
+        for index in 0..<count { (storage + ((head + index) & (capacity - 1))).deinitialize(count: 1) }
+        storage.deallocate()
+    }
+
+    func append(_ message: Message) {
+        if count == capacity { grow() }
+        (storage + ((head + count) & (capacity - 1))).initialize(to: message)
+        if count == 0 { oldestMadeAt = message.madeAt }
+        count += 1
+        bytes += message.byteCount
+        let now = message.madeAt
+        if bytes > maxBytes || (now > oldestMadeAt && now - oldestMadeAt > window + window / 8) {
+            evict(now: now)
         }
+    }
+
+    /// Drops, oldest first, what is older than the window and what is past 7/8 of `maxBytes`.
+    func evict(now: UInt64) {
+        let byteTarget = maxBytes - maxBytes / 8
+        while count > 0 {
+            let slot = storage + head
+            let madeAt = slot.pointee.madeAt
+            guard bytes > byteTarget || (now > madeAt && now - madeAt > window) else { break }
+            bytes -= slot.pointee.byteCount
+            slot.deinitialize(count: 1)
+            head = (head + 1) & (capacity - 1)
+            count -= 1
+        }
+        oldestMadeAt = count > 0 ? storage[head].madeAt : 0
+    }
+
+    private func grow() {
+        let larger = UnsafeMutablePointer<Message>.allocate(capacity: capacity * 2)
+        let firstPart = capacity - head
+        (larger).moveInitialize(from: storage + head, count: min(count, firstPart))
+        if count > firstPart { (larger + firstPart).moveInitialize(from: storage, count: count - firstPart) }
+        storage.deallocate()
+        storage = larger
+        capacity *= 2
+        head = 0
+    }
+
+    /// Everything kept, oldest first.
+    var messages: [Message] {
+        (0..<count).map { storage[(head + $0) & (capacity - 1)] }
     }
 
     /// What came after `offset`, in order; nil when `offset` is not (or no longer) here.
     func after(_ offset: UInt64) -> [Message]? {
-        guard let index = entries.firstIndex(where: { $0.offset == offset }) else { return nil }
-        return Array(entries[entries.index(after: index)...])
+        guard let index = (0..<count).first(where: { storage[(head + $0) & (capacity - 1)].offset == offset }) else { return nil }
+        return ((index + 1)..<count).map { storage[(head + $0) & (capacity - 1)] }
     }
 }
 

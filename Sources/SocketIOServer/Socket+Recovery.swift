@@ -1,21 +1,13 @@
 import NIOCore
 
-/// A socket's recovery state, boxed so that a server without recovery pays one pointer.
-/// Touched on the socket's loop only.
-final class RecoveryBox {
-    /// Unchecked exclusivity, as `Socket.lifecycle`: touched on one loop, once per kept message.
-    @exclusivity(unchecked) var log = RecoveryLog<OutboundMessage>()
+/// A socket's recovery state — what it was sent lately, and when its window ends — boxed so
+/// that a server without recovery pays one pointer. Touched on the socket's loop only; handed
+/// over whole to the socket that recovers it.
+final class RecoveryBox: RecoveryLog<OutboundMessage> {
     var expiry: Scheduled<Void>?
-    let maxBytes: Int
-    let window: UInt64
 
-    init(_ settings: RecoverySettings) {
-        maxBytes = settings.maxBytes
-        window = settings.windowNanoseconds
-    }
-
-    func keep(_ message: OutboundMessage) {
-        log.append(message, maxBytes: maxBytes, window: window)
+    convenience init(_ settings: RecoverySettings) {
+        self.init(maxBytes: settings.maxBytes, window: settings.windowNanoseconds)
     }
 }
 
@@ -25,7 +17,7 @@ struct Handover {
     var userData: AnyObject?
     /// What the client did not get, in order.
     var missed: [OutboundMessage]
-    var log: RecoveryLog<OutboundMessage>
+    var recovery: RecoveryBox
 }
 
 /// Connection state recovery (docs/events.md, "Recovery"): a socket whose transport is lost
@@ -101,14 +93,14 @@ extension Socket {
     /// kept, or never sent): then this socket ends now, since its client has moved on.
     func handOver(to next: Socket, offset: UInt64?) -> Handover? {
         guard case .detached(let reason) = lifecycle else { return nil }
-        guard let offset, let recovery, let missed = recovery.log.after(offset) else {
+        guard let offset, let recovery, let missed = recovery.after(offset) else {
             finishDetached(reason)
             return nil
         }
         recovery.expiry?.cancel()
         lifecycle = .handedOver(next)
         namespaceRegistry.replace(self, with: next, channels: channelSet)
-        return Handover(channels: channelSet, userData: userData, missed: missed, log: recovery.log)
+        return Handover(channels: channelSet, userData: userData, missed: missed, recovery: recovery)
     }
 
     /// The client came back to another node of the cluster (`localNode` is this one): this
@@ -117,7 +109,7 @@ extension Socket {
     func moveAway(offset: UInt64?, localNode: String) -> RecoveredSocket? {
         guard case .detached(let reason) = lifecycle else { return nil }
         var state: RecoveredSocket?
-        if let offset, let recovery, let missed = recovery.log.after(offset) {
+        if let offset, let recovery, let missed = recovery.after(offset) {
             state = RecoveredSocket(
                 channels: channelSet.sorted(), value: namespaceRegistry.value(of: id),
                 missed: missed.compactMap { message in
@@ -125,7 +117,7 @@ extension Socket {
                     return .init(packet: packet, attachments: message.packets.dropFirst().map(\.payload),
                                  tag: message.tag(localNode: localNode))
                 },
-                seen: recovery.log.entries.map { $0.tag(localNode: localNode) })
+                seen: recovery.messages.map { $0.tag(localNode: localNode) })
         }
         finishDetached(reason)
         return state
@@ -170,12 +162,13 @@ extension Socket {
     func takeOver(_ handover: Handover) {
         channelSet = handover.channels
         userData = handover.userData
-        guard let settings = session.context.recovery else { return }
-        let box = RecoveryBox(settings)
-        box.log = handover.log
+        let box = handover.recovery
         recovery = box
         guard case .connecting(let arrived) = lifecycle else { return }
         let replayed = Set(handover.missed.map(\.offset))
-        lifecycle = .connecting(beforeConnect: handover.missed + arrived.filter { $0.offset == 0 || !replayed.contains($0.offset) })
+        let fresh = arrived.filter { $0.offset == 0 || !replayed.contains($0.offset) }
+        // What arrived here goes on the log after what the old socket kept.
+        for message in fresh where message.offset != 0 { box.append(message) }
+        lifecycle = .connecting(beforeConnect: handover.missed + fresh)
     }
 }

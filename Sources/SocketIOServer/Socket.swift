@@ -195,12 +195,12 @@ public final class Socket: @unchecked Sendable {
     func keep(_ message: OutboundMessage) {
         guard message.offset != 0 else { return }
         if let recovery {
-            recovery.keep(message)
+            recovery.append(message)
         } else if let settings = session.context.recovery {
             // Made on the first message: an idle socket pays one pointer for recovery.
             let box = RecoveryBox(settings)
             recovery = box
-            box.keep(message)
+            box.append(message)
         }
     }
 

@@ -13,9 +13,9 @@ final class RecoveryLogTests: XCTestCase {
     private let second: UInt64 = 1_000_000_000
 
     func testWhatCameAfterAnOffsetInOrder() {
-        var log = RecoveryLog<Sent>()
+        let log = RecoveryLog<Sent>(maxBytes: 1000, window: second)
         for offset in [3, 7, 8, 20] {
-            log.append(Sent(offset: UInt64(offset)), maxBytes: 1000, window: second)
+            log.append(Sent(offset: UInt64(offset)))
         }
         XCTAssertEqual(log.after(3)?.map(\.offset), [7, 8, 20])
         XCTAssertEqual(log.after(20)?.map(\.offset), [])
@@ -24,29 +24,49 @@ final class RecoveryLogTests: XCTestCase {
     }
 
     func testTheByteLimitDropsTheOldestAndItsOffsetIsNoLongerRecoverable() {
-        var log = RecoveryLog<Sent>()
+        let log = RecoveryLog<Sent>(maxBytes: 350, window: second)
         for offset in 1...10 {
-            log.append(Sent(offset: UInt64(offset), byteCount: 100), maxBytes: 350, window: second)
+            log.append(Sent(offset: UInt64(offset), byteCount: 100))
         }
-        XCTAssertEqual(log.entries.map(\.offset), [8, 9, 10])
+        XCTAssertEqual(log.messages.map(\.offset), [8, 9, 10])
         XCTAssertEqual(log.bytes, 300)
         XCTAssertNil(log.after(7))
         XCTAssertEqual(log.after(8)?.map(\.offset), [9, 10])
     }
 
+    func testOverflowDropsInOneGoDownToSevenEighthsAndTheBoundAlwaysHolds() {
+        let log = RecoveryLog<Sent>(maxBytes: 8_000, window: 1_000 * second)
+        var dropsSeen = 0
+        var previous = 0
+        for offset in 1...5_000 {
+            log.append(Sent(offset: UInt64(offset), byteCount: 10 + offset % 7))
+            XCTAssertLessThanOrEqual(log.bytes, 8_000)
+            if log.count < previous {
+                dropsSeen += 1
+                XCTAssertLessThanOrEqual(log.bytes, 7_000, "a drop goes down to 7/8")
+            }
+            previous = log.count
+        }
+        // Many appends per drop, and the ring wrapped and grew on the way: still in order.
+        XCTAssertLessThan(dropsSeen, 200)
+        let offsets = log.messages.map(\.offset)
+        XCTAssertEqual(offsets, Array(offsets.first!...5_000))
+        XCTAssertEqual(log.bytes, log.messages.reduce(0) { $0 + $1.byteCount })
+    }
+
     func testTheWindowDropsWhatIsOlder() {
-        var log = RecoveryLog<Sent>()
-        log.append(Sent(offset: 1, madeAt: 1 * second), maxBytes: 1000, window: 2 * second)
-        log.append(Sent(offset: 2, madeAt: 2 * second), maxBytes: 1000, window: 2 * second)
-        log.append(Sent(offset: 3, madeAt: 4 * second), maxBytes: 1000, window: 2 * second)
-        XCTAssertEqual(log.entries.map(\.offset), [2, 3])
-        log.evict(now: 10 * second, maxBytes: 1000, window: 2 * second)
-        XCTAssertTrue(log.entries.isEmpty)
+        let log = RecoveryLog<Sent>(maxBytes: 1000, window: 2 * second)
+        log.append(Sent(offset: 1, madeAt: 1 * second))
+        log.append(Sent(offset: 2, madeAt: 2 * second))
+        log.append(Sent(offset: 3, madeAt: 4 * second))
+        XCTAssertEqual(log.messages.map(\.offset), [2, 3])
+        log.evict(now: 10 * second)
+        XCTAssertTrue(log.messages.isEmpty)
         XCTAssertEqual(log.bytes, 0)
         // A message made later than `now` (another loop's clock read) is not dropped for it.
-        log.append(Sent(offset: 4, madeAt: 20 * second), maxBytes: 1000, window: 2 * second)
-        log.evict(now: 19 * second, maxBytes: 1000, window: 2 * second)
-        XCTAssertEqual(log.entries.map(\.offset), [4])
+        log.append(Sent(offset: 4, madeAt: 20 * second))
+        log.evict(now: 19 * second)
+        XCTAssertEqual(log.messages.map(\.offset), [4])
     }
 
     func testOffsetsReadAndWriteAsTheClientScriptExpects() {
