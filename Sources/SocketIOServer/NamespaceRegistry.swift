@@ -1,5 +1,6 @@
 import Atomics
 import NIOConcurrencyHelpers
+import NIOCore
 import NIOPosix
 
 /// The connected sockets of one namespace and the channels they are in.
@@ -24,6 +25,8 @@ final class NamespaceRegistry: Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
+    /// With recovery: each channel's recent broadcasts, kept once for all its subscribers.
+    private let histories = NIOLockedValueBox<(byChannel: [String: ChannelHistory], made: Int)>(([:], 0))
     /// Bumped, under the lock, by every change of who is in the namespace or a channel.
     private let version = ManagedAtomic<UInt64>(1)
 
@@ -124,6 +127,7 @@ final class NamespaceRegistry: Sendable {
     }
 
     func join(_ socket: Socket, channel: String) {
+        socket.noteJoined(channel)
         change(.joined(namespace: name, socket: socket.id, channel: channel)) {
             $0.channels[channel, default: IdentitySet<Socket>()].insert(socket)
         }
@@ -134,6 +138,27 @@ final class NamespaceRegistry: Sendable {
             state.channels[channel]?.remove(socket)
             if state.channels[channel]?.isEmpty == true { state.channels.removeValue(forKey: channel) }
         }
+    }
+
+    /// The history of `channel`, made on its first broadcast. Every so many made, those with
+    /// nothing younger than two windows go: no away socket can need them.
+    func history(_ channel: String, _ settings: RecoverySettings) -> ChannelHistory {
+        histories.withLockedValue { histories in
+            if let history = histories.byChannel[channel] { return history }
+            histories.made += 1
+            if histories.made % 256 == 0 {
+                let now = NIODeadline.now().uptimeNanoseconds
+                let deadline = now > 2 * settings.windowNanoseconds ? now - 2 * settings.windowNanoseconds : 0
+                histories.byChannel = histories.byChannel.filter { !$0.value.isStale(before: deadline) }
+            }
+            let history = ChannelHistory(settings)
+            histories.byChannel[channel] = history
+            return history
+        }
+    }
+
+    func existingHistory(_ channel: String) -> ChannelHistory? {
+        histories.withLockedValue { $0.byChannel[channel] }
     }
 
     var allSockets: ContiguousArray<Socket> {

@@ -18,11 +18,18 @@ final class OutboundMessage: Sendable {
     /// With a cluster, the node a broadcast came from and its offset there (nil: made here,
     /// the offset is its id): how a recovering node knows a message it holds was sent already.
     let origin: MessageTag?
+    /// Kept by its channel's history (`ChannelHistory`), not by each recipient.
+    let isShared: Bool
+    /// The socket a shared broadcast was not for (its sender), by id.
+    let excluded: String?
 
-    init(_ packets: [EngineIOPacket], offset: UInt64 = 0, origin: MessageTag? = nil) {
+    init(_ packets: [EngineIOPacket], offset: UInt64 = 0, origin: MessageTag? = nil, isShared: Bool = false,
+         excluded: String? = nil) {
         self.packets = packets
         self.offset = offset
         self.origin = origin
+        self.isShared = isShared
+        self.excluded = excluded
         self.madeAt = offset != 0 ? NIODeadline.now().uptimeNanoseconds : 0
         var frames = ByteBuffer()
         frames.reserveCapacity(packets.reduce(0) { $0 + $1.payload.readableBytes + 11 })

@@ -30,6 +30,10 @@ class RecoveryLog<Message: Recoverable> {
     private(set) var bytes = 0
     /// When the oldest entry was made: kept here, so that an append does not read its slot.
     private var oldestMadeAt: UInt64 = 0
+    private(set) var newestMadeAt: UInt64 = 0
+    /// The largest offset dropped: a client whose offset is below it missed something no
+    /// longer here.
+    private(set) var evictedUpTo: UInt64 = 0
 
     init(maxBytes: Int, window: UInt64) {
         self.maxBytes = maxBytes
@@ -49,6 +53,7 @@ class RecoveryLog<Message: Recoverable> {
         count += 1
         bytes += message.byteCount
         let now = message.madeAt
+        newestMadeAt = max(newestMadeAt, now)
         if bytes > maxBytes || (now > oldestMadeAt && now - oldestMadeAt > window + window / 8) {
             evict(now: now)
         }
@@ -62,6 +67,7 @@ class RecoveryLog<Message: Recoverable> {
             let madeAt = slot.pointee.madeAt
             guard bytes > byteTarget || (now > madeAt && now - madeAt > window) else { break }
             bytes -= slot.pointee.byteCount
+            evictedUpTo = max(evictedUpTo, slot.pointee.offset)
             slot.deinitialize(count: 1)
             head = (head + 1) & (capacity - 1)
             count -= 1
@@ -85,10 +91,22 @@ class RecoveryLog<Message: Recoverable> {
         (0..<count).map { storage[(head + $0) & (capacity - 1)] }
     }
 
-    /// What came after `offset`, in order; nil when `offset` is not (or no longer) here.
+    /// What came after `offset` in the order kept; nil when `offset` is not (or no longer) here.
     func after(_ offset: UInt64) -> [Message]? {
         guard let index = (0..<count).first(where: { storage[(head + $0) & (capacity - 1)].offset == offset }) else { return nil }
         return ((index + 1)..<count).map { storage[(head + $0) & (capacity - 1)] }
+    }
+
+    func contains(_ offset: UInt64) -> Bool {
+        (0..<count).contains { storage[(head + $0) & (capacity - 1)].offset == offset }
+    }
+
+    /// What is here with an offset above `offset`, in the order kept.
+    func messages(after offset: UInt64) -> [Message] {
+        (0..<count).compactMap { index in
+            let message = storage[(head + index) & (capacity - 1)]
+            return message.offset > offset ? message : nil
+        }
     }
 }
 

@@ -22,6 +22,9 @@ final class RecoverySettings: Sendable {
     /// A new offset: unique in this server's life (and, most likely, across servers), increasing.
     func nextOffset() -> UInt64 { counter.wrappingIncrementThenLoad(ordering: .relaxed) }
 
+    /// The last offset taken: what a socket joining a channel now has seen of it.
+    var lastOffset: UInt64 { counter.load(ordering: .relaxed) }
+
     /// The offset as the client sees it (the last argument of an event): `~` and base 36, so
     /// that the client script can tell it from an application's own last argument.
     static func text(_ offset: UInt64) -> String { "~" + String(offset, radix: 36) }

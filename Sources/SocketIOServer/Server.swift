@@ -80,13 +80,17 @@ public final class Server: Service, Sendable {
             defer { table.removeAll() }
             return Array(table.values)
         }
-        for socket in away {
-            socket.eventLoop.execute { socket.endDetached(reason: .serverShutdown) }
-        }
         let unfinished = ManagedAtomic<Int>(sessions.count)
-        let open = ManagedAtomic<Int>(sessions.count)
+        // Waited for as the sessions are: an isolated plugin hears their end before it stops.
+        let open = ManagedAtomic<Int>(sessions.count + away.count)
         let (done, finished) = AsyncStream<Void>.makeStream()
-        if sessions.isEmpty { finished.finish() }
+        if sessions.isEmpty, away.isEmpty { finished.finish() }
+        for socket in away {
+            socket.eventLoop.execute {
+                socket.endDetached(reason: .serverShutdown)
+                if open.wrappingDecrementThenLoad(ordering: .acquiringAndReleasing) == 0 { finished.finish() }
+            }
+        }
         for session in sessions {
             session.eventLoop.execute {
                 let closed = session.close(reason: .serverShutdown)

@@ -12,21 +12,14 @@ extension ServerContext {
               channels: [String]? = nil, excluding: String? = nil) -> Int {
         guard let registry = namespaces[namespace] else { return 0 }
         let recipients = channels.map { registry.subscribers(of: $0) } ?? registry.allSockets
-        let offset = recovery?.nextOffset() ?? 0
         let packet = SocketIOPacket(
             kind: attachments.isEmpty ? .event : .binaryEvent, namespace: namespace,
             data: .array([.string(event)] + arguments), attachmentCount: attachments.count)
-        var engine = Client.enginePackets(packet, attachments: attachments)
-        if let cluster {
-            // Without the offset: each node gives the message one of its own.
-            cluster.publish(.broadcast(namespace: namespace, channels: channels ?? [], excluding: excluding,
-                                       packet: engine[0].payload, attachments: attachments, id: offset))
-        }
-        // With recovery, the offset rides as the last argument, as socket.io's client expects.
-        if offset != 0, let withOffset = RecoverySettings.appending(offset, to: engine[0].payload) {
-            engine[0] = EngineIOPacket(.message, payload: withOffset)
-        }
-        let encoded = OutboundMessage(engine, offset: offset)
+        let engine = Client.enginePackets(packet, attachments: attachments)
+        let encoded = recoverable(engine, tag: nil, channels: channels ?? [], excluding: excluding, registry: registry)
+        // Without the offset: each node gives the message one of its own.
+        cluster?.publish(.broadcast(namespace: namespace, channels: channels ?? [], excluding: excluding,
+                                    packet: engine[0].payload, attachments: attachments, id: encoded.offset))
         // The excluded sender is found once; recipients are then told apart by identity, not by
         // comparing 20-character ids a thousand times.
         let excluded = excluding.flatMap { registry.socket($0) }
@@ -52,7 +45,8 @@ extension ServerContext {
             guard let registry = namespaces[namespace] else { return }
             let recipients = channels.isEmpty ? registry.allSockets : registry.subscribers(of: channels)
             guard !recipients.isEmpty else { return }
-            let encoded = incoming(packet, attachments, tag: MessageTag(node: node, id: id))
+            let encoded = recoverable(Self.enginePackets(packet, attachments), tag: MessageTag(node: node, id: id),
+                                      channels: channels, excluding: excluding, registry: registry)
             let excluded = excluding.flatMap { registry.socket($0) }
             // One task per loop, not per recipient: this runs on the cluster's own thread.
             var byLoop: [ObjectIdentifier: (EventLoop, [Socket])] = [:]
@@ -80,16 +74,35 @@ extension ServerContext {
         }
     }
 
-    /// A packet from another node (or handed over by one), made ready for this node's clients:
-    /// with recovery, it gets an offset of this node, and keeps its name across the cluster.
+    /// A packet from another node (or handed over by one), made ready for one of this node's
+    /// clients: with recovery, it gets an offset of this node, and keeps its name in the cluster.
     func incoming(_ packet: ByteBuffer, _ attachments: [ByteBuffer], tag: MessageTag) -> OutboundMessage {
-        var engine = [EngineIOPacket(.message, payload: packet)] + attachments.map { EngineIOPacket.binary($0) }
+        recoverable(Self.enginePackets(packet, attachments), tag: tag, channels: [], excluding: nil, registry: nil)
+    }
+
+    private static func enginePackets(_ packet: ByteBuffer, _ attachments: [ByteBuffer]) -> [EngineIOPacket] {
+        [EngineIOPacket(.message, payload: packet)] + attachments.map { .binary($0) }
+    }
+
+    /// A broadcast's packets, encoded once for its recipients. With recovery, the offset rides
+    /// as the last argument, as socket.io's client expects; a broadcast to one channel is kept by
+    /// the channel's history (once), anything else by each recipient. `tag`: its name in the
+    /// cluster when it came from another node.
+    private func recoverable(_ engine: [EngineIOPacket], tag: MessageTag?, channels: [String], excluding: String?,
+                             registry: NamespaceRegistry?) -> OutboundMessage {
         guard let recovery else { return OutboundMessage(engine) }
-        let offset = recovery.nextOffset()
-        guard let withOffset = RecoverySettings.appending(offset, to: packet) else { return OutboundMessage(engine) }
-        engine[0] = EngineIOPacket(.message, payload: withOffset)
+        let shared = channels.count == 1 && registry != nil
         // A sender without recovery names nothing: the message is then this node's own.
-        return OutboundMessage(engine, offset: offset, origin: tag.id != 0 ? tag : nil)
+        let origin = tag.flatMap { $0.id != 0 ? $0 : nil }
+        let make = { (offset: UInt64) -> OutboundMessage in
+            var packets = engine
+            if let withOffset = RecoverySettings.appending(offset, to: engine[0].payload) {
+                packets[0] = EngineIOPacket(.message, payload: withOffset)
+            }
+            return OutboundMessage(packets, offset: offset, origin: origin, isShared: shared, excluded: shared ? excluding : nil)
+        }
+        guard shared, let registry else { return make(recovery.nextOffset()) }
+        return registry.history(channels[0], recovery).append(recovery, make)
     }
 
     /// Sends an event to one socket of the cluster, wherever it is: false when no node has it.

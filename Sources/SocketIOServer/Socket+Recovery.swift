@@ -5,6 +5,9 @@ import NIOCore
 /// over whole to the socket that recovers it.
 final class RecoveryBox: RecoveryLog<OutboundMessage> {
     var expiry: Scheduled<Void>?
+    /// The last offset taken when the socket joined each of its channels: their histories
+    /// hold what it was sent there after it.
+    var joinedAt: [String: UInt64] = [:]
 
     convenience init(_ settings: RecoverySettings) {
         self.init(maxBytes: settings.maxBytes, window: settings.windowNanoseconds)
@@ -17,7 +20,7 @@ struct Handover {
     var userData: AnyObject?
     /// What the client did not get, in order.
     var missed: [OutboundMessage]
-    var recovery: RecoveryBox
+    var joinedAt: [String: UInt64]
 }
 
 /// Connection state recovery (docs/events.md, "Recovery"): a socket whose transport is lost
@@ -93,14 +96,14 @@ extension Socket {
     /// kept, or never sent): then this socket ends now, since its client has moved on.
     func handOver(to next: Socket, offset: UInt64?) -> Handover? {
         guard case .detached(let reason) = lifecycle else { return nil }
-        guard let offset, let recovery, let missed = recovery.after(offset) else {
+        guard let recovery, let missed = missed(after: offset) else {
             finishDetached(reason)
             return nil
         }
         recovery.expiry?.cancel()
         lifecycle = .handedOver(next)
         namespaceRegistry.replace(self, with: next, channels: channelSet)
-        return Handover(channels: channelSet, userData: userData, missed: missed, recovery: recovery)
+        return Handover(channels: channelSet, userData: userData, missed: missed, joinedAt: recovery.joinedAt)
     }
 
     /// The client came back to another node of the cluster (`localNode` is this one): this
@@ -109,7 +112,7 @@ extension Socket {
     func moveAway(offset: UInt64?, localNode: String) -> RecoveredSocket? {
         guard case .detached(let reason) = lifecycle else { return nil }
         var state: RecoveredSocket?
-        if let offset, let recovery, let missed = recovery.after(offset) {
+        if let recovery, let missed = missed(after: offset) {
             state = RecoveredSocket(
                 channels: channelSet.sorted(), value: namespaceRegistry.value(of: id),
                 missed: missed.compactMap { message in
@@ -117,10 +120,45 @@ extension Socket {
                     return .init(packet: packet, attachments: message.packets.dropFirst().map(\.payload),
                                  tag: message.tag(localNode: localNode))
                 },
-                seen: recovery.messages.map { $0.tag(localNode: localNode) })
+                seen: (recovery.messages + (keepsEverything ? [] : channelHistories().flatMap { channel, history in
+                    history.sent(since: recovery.joinedAt[channel] ?? 0, to: id)
+                })).map { $0.tag(localNode: localNode) })
         }
         finishDetached(reason)
         return state
+    }
+
+    /// Records when the socket joined `channel`, with recovery: on its loop.
+    func noteJoined(_ channel: String) {
+        guard let settings = session.context.recovery else { return }
+        let box = recovery ?? RecoveryBox(settings)
+        recovery = box
+        box.joinedAt[channel] = settings.lastOffset
+    }
+
+    private func channelHistories() -> [(String, ChannelHistory)] {
+        channelSet.sorted().compactMap { channel in namespaceRegistry.existingHistory(channel).map { (channel, $0) } }
+    }
+
+    /// What the client missed after `offset`: this socket's own log and the histories of its
+    /// channels, in offset order. Nil when `offset` is not one it was sent, or some of what
+    /// came after is no longer kept.
+    func missed(after offset: UInt64?) -> [OutboundMessage]? {
+        guard let offset, let recovery else { return nil }
+        if keepsEverything { return recovery.after(offset) }
+        guard recovery.evictedUpTo <= offset else { return nil }
+        let histories = channelHistories()
+        guard recovery.contains(offset) || histories.contains(where: { channel, history in
+            offset > (recovery.joinedAt[channel] ?? 0) && history.contains(offset)
+        }) else { return nil }
+        var missed = recovery.messages(after: offset)
+        for (channel, history) in histories {
+            guard let more = history.missed(after: offset, joinedAt: recovery.joinedAt[channel] ?? 0, socket: id) else {
+                return nil
+            }
+            missed += more
+        }
+        return missed.sorted { $0.offset < $1.offset }
     }
 
     /// A socket recovered from another node, on its loop before its acknowledgement: it held
@@ -137,13 +175,21 @@ extension Socket {
             namespaceRegistry.join(self, channel: channel)
         }
         if let value = state.value { _ = namespaceRegistry.setValue(value, of: id) }
-        guard case .connecting(let arrived) = lifecycle else { return }
+        guard case .connecting(let arrived) = lifecycle, let settings = session.context.recovery else { return }
         let seen = Set(state.seen)
         let context = session.context
+        // All of it gets offsets of this node, in the order it goes: what arrived meanwhile is
+        // copied out of its channel's history, whose offsets for it came before these.
         let queue = state.missed.map { context.incoming($0.packet, $0.attachments, tag: $0.tag) }
-            + arrived.filter { $0.offset == 0 || !seen.contains($0.tag(localNode: localNode)) }
-        // What this socket keeps is what it sends: not what was dropped as sent already.
-        recovery = nil
+            + arrived.compactMap { message -> OutboundMessage? in
+                guard message.offset != 0 else { return message }
+                guard !seen.contains(message.tag(localNode: localNode)) else { return nil }
+                guard let packet = RecoverySettings.removing(message.offset, from: message.packets[0].payload) else { return message }
+                return context.incoming(packet, message.packets.dropFirst().map(\.payload), tag: message.tag(localNode: localNode))
+            }
+        // What this socket keeps is what it sends, from here on all of it.
+        recovery = RecoveryBox(settings)
+        keepsEverything = true
         for message in queue { keep(message) }
         lifecycle = .connecting(beforeConnect: queue)
     }
@@ -162,13 +208,16 @@ extension Socket {
     func takeOver(_ handover: Handover) {
         channelSet = handover.channels
         userData = handover.userData
-        let box = handover.recovery
+        guard let settings = session.context.recovery else { return }
+        let box = RecoveryBox(settings)
+        box.joinedAt = handover.joinedAt
         recovery = box
+        keepsEverything = true
         guard case .connecting(let arrived) = lifecycle else { return }
         let replayed = Set(handover.missed.map(\.offset))
-        let fresh = arrived.filter { $0.offset == 0 || !replayed.contains($0.offset) }
-        // What arrived here goes on the log after what the old socket kept.
-        for message in fresh where message.offset != 0 { box.append(message) }
-        lifecycle = .connecting(beforeConnect: handover.missed + fresh)
+        let queue = handover.missed + arrived.filter { $0.offset == 0 || !replayed.contains($0.offset) }
+        // The log restarts with what goes now, in the order it goes.
+        for message in queue { keep(message) }
+        lifecycle = .connecting(beforeConnect: queue)
     }
 }

@@ -45,6 +45,10 @@ public final class Socket: @unchecked Sendable {
     /// Recovered from another node and waiting for the application's `connect`: already in
     /// the namespace and its channels.
     var isRestored = false
+    /// Recovered once: keeps all it is sent, channel broadcasts too, in the order it sends it.
+    /// What its client got before (copies with new offsets, originals in the channels'
+    /// histories) no longer follows offset order, so its log alone says what it missed.
+    var keepsEverything = false
 
     /// Where the socket is in its life, touched on `eventLoop` only.
     enum Lifecycle {
@@ -193,7 +197,7 @@ public final class Socket: @unchecked Sendable {
     /// Keeps an event with an offset for recovery.
     @inline(__always)
     func keep(_ message: OutboundMessage) {
-        guard message.offset != 0 else { return }
+        guard message.offset != 0, !message.isShared || keepsEverything else { return }
         if let recovery {
             recovery.append(message)
         } else if let settings = session.context.recovery {

@@ -1,4 +1,5 @@
 import NIOCore
+import SocketIOCodec
 import XCTest
 
 @testable import SocketIOServer
@@ -17,10 +18,12 @@ final class RecoveryLogTests: XCTestCase {
         for offset in [3, 7, 8, 20] {
             log.append(Sent(offset: UInt64(offset)))
         }
-        XCTAssertEqual(log.after(3)?.map(\.offset), [7, 8, 20])
-        XCTAssertEqual(log.after(20)?.map(\.offset), [])
-        XCTAssertNil(log.after(5), "an offset never sent here")
-        XCTAssertNil(log.after(0))
+        XCTAssertEqual(log.messages(after: 3).map(\.offset), [7, 8, 20])
+        XCTAssertEqual(log.messages(after: 20).map(\.offset), [])
+        XCTAssertTrue(log.contains(7))
+        XCTAssertFalse(log.contains(5), "an offset never sent here")
+        XCTAssertFalse(log.contains(0))
+        XCTAssertEqual(log.evictedUpTo, 0)
     }
 
     func testTheByteLimitDropsTheOldestAndItsOffsetIsNoLongerRecoverable() {
@@ -30,8 +33,9 @@ final class RecoveryLogTests: XCTestCase {
         }
         XCTAssertEqual(log.messages.map(\.offset), [8, 9, 10])
         XCTAssertEqual(log.bytes, 300)
-        XCTAssertNil(log.after(7))
-        XCTAssertEqual(log.after(8)?.map(\.offset), [9, 10])
+        XCTAssertFalse(log.contains(7))
+        XCTAssertEqual(log.evictedUpTo, 7, "a client whose offset is below 7 missed something gone")
+        XCTAssertEqual(log.messages(after: 8).map(\.offset), [9, 10])
     }
 
     func testOverflowDropsInOneGoDownToSevenEighthsAndTheBoundAlwaysHolds() {
@@ -98,5 +102,33 @@ final class RecoveryLogTests: XCTestCase {
         XCTAssertNil(RecoverySettings.removing(35, from: with!))
         XCTAssertNil(RecoverySettings.removing(36, from: packet))
         XCTAssertNil(RecoverySettings.removing(36, from: ByteBuffer(string: #""~10"]"#)))
+    }
+
+    func testAChannelHistoryKeepsOneCopyInOffsetOrderAndTellsWhatASocketMissed() {
+        let settings = RecoverySettings(window: .seconds(60), maxBytes: 1_000)
+        let history = ChannelHistory(settings)
+        func message(_ text: String, excluded: String? = nil) -> (UInt64) -> OutboundMessage {
+            { offset in
+                OutboundMessage([EngineIOPacket(.message, payload: ByteBuffer(string: #"2["message",""# + text + #""]"#))],
+                                offset: offset, isShared: true, excluded: excluded)
+            }
+        }
+        let first = history.append(settings, message("a"))
+        let second = history.append(settings, message("b", excluded: "sender"))
+        let third = history.append(settings, message("c"))
+        XCTAssertLessThan(first.offset, second.offset)
+        XCTAssertLessThan(second.offset, third.offset)
+        XCTAssertTrue(history.contains(second.offset))
+        XCTAssertEqual(history.missed(after: first.offset, joinedAt: 0, socket: "s")?.map(\.offset), [second.offset, third.offset])
+        // Not what it sent, not what came before it joined.
+        XCTAssertEqual(history.missed(after: first.offset, joinedAt: 0, socket: "sender")?.map(\.offset), [third.offset])
+        XCTAssertEqual(history.missed(after: 0, joinedAt: second.offset, socket: "s")?.map(\.offset), [third.offset])
+        XCTAssertEqual(history.sent(since: 0, to: "sender").map(\.offset), [first.offset, third.offset])
+        // Past the byte limit the oldest go; a client that saw only `first` missed something gone.
+        for _ in 0..<40 { _ = history.append(settings, message(String(repeating: "x", count: 20))) }
+        XCTAssertFalse(history.contains(first.offset))
+        XCTAssertNil(history.missed(after: first.offset, joinedAt: 0, socket: "s"))
+        XCTAssertFalse(history.isStale(before: 0))
+        XCTAssertTrue(history.isStale(before: UInt64.max))
     }
 }
