@@ -183,9 +183,12 @@ def main():
         f"| idle memory per connection, KiB (10,000 WebSockets) | {idle_off['kib_per_connection']:.2f} | "
         f"{idle_on['kib_per_connection']:.2f} | {idle_on['kib_per_connection'] / idle_off['kib_per_connection']:.3f} |",
         "",
-        f"Memory per kept message: {kept['bytes_per_kept_message']:.0f} bytes per message per socket "
-        f"({kept['kept']:,} kept: 1,000 sockets that left, each keeping what it was sent at 100 messages/s; "
-        f"RSS {kept['rss_off_kib']:,} KiB off, {kept['rss_on_kib']:,} KiB on). A broadcast's bytes are shared by its recipients.",
+        f"Memory for what is kept: {kept['bytes_per_kept_message']:.0f} bytes per message per socket "
+        f"({kept['kept']:,} deliveries kept for 1,000 sockets that left, sent to their channel at 100 messages/s; "
+        f"RSS {kept['rss_off_kib']:,} KiB off, {kept['rss_on_kib']:,} KiB on): a broadcast to a channel is kept once, in "
+        f"the channel's history, about {(kept['rss_on_kib'] - kept['rss_off_kib']) * 1024 * 1000 / max(1, kept['kept']):,.0f} "
+        "bytes per message whatever the number of recipients (RSS, so within its page granularity); what goes to one "
+        "socket, or to several channels or a namespace at once, is kept by each recipient, a reference each.",
         "",
         f"Recovery of {recovery['clients']:,} clients cut at once for one second ({recovery['missed_per_client']} messages missed each; "
         "a Python asyncio generator, so times are upper bounds): "

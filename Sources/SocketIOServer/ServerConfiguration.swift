@@ -66,8 +66,9 @@ public struct ServerConfiguration: Sendable {
     /// transport is lost and who comes back within this long gets its socket back — id,
     /// channels, context — and every message it missed. Nil: off.
     public var recoveryWindow: Duration?
-    /// Bytes of recent messages kept per socket for recovery (each counted whole, though a
-    /// broadcast's bytes are shared); a client that missed more gets a new socket.
+    /// Bytes of recent messages kept for recovery per channel (its broadcasts, kept once for
+    /// all subscribers) and per socket (what else it is sent), each counted whole; a client that
+    /// missed more gets a new socket.
     public var recoveryBuffer: Int = 256 * 1024
 
     public init() {}

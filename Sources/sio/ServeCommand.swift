@@ -122,7 +122,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds a client whose connection was lost may take to come back and get its socket, channels, context and missed messages back (connection state recovery, as socket.io's maxDisconnectionDuration; 0: off). See docs/events.md, \"Recovery\".")
     var recoveryWindow: Int64 = 0
 
-    @Option(help: "Bytes of recent messages kept per socket for recovery; a client that missed more gets a new socket.")
+    @Option(help: "Bytes of recent messages kept for recovery per channel (its broadcasts, once) and per socket (what else it is sent); a client that missed more gets a new socket.")
     var recoveryBuffer: Int = 256 * 1024
 
     @Option(help: "postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?channel=NAME]: join the cluster of the nodes sharing this database (default $SIO_CLUSTER; none: this process is the whole server). See docs/deployment.md.")
