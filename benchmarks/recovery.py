@@ -43,21 +43,23 @@ def cpu_per_delivery(workdir, relay, recovery, duration):
 
 
 def kept_memory(workdir, relay, duration):
-    """RSS once 1,000 subscribers got `rate` × `duration` messages and left (their sockets kept
-    for recovery, with what they were sent), recovery on against off."""
+    """RSS once 1,000 subscribers of one channel got 1,000 messages/s for `duration` and left
+    (their sockets kept for recovery, the channel's history with what they were sent), recovery
+    on against off."""
     rss = {}
     for recovery in (False, True):
         server = Server("sio", workdir, relay, extra=["--recovery-window", WINDOW_MS, "--recovery-buffer", str(64 << 20)]
                         if recovery else [])
         try:
-            result = load("fanout", "--port", server.port, "--subscribers", 1000, "--rate", 100, "--duration", duration)
+            result = load("fanout", "--port", server.port, "--subscribers", 1000, "--rate", 1000, "--duration", duration)
             time.sleep(1)
             rss[recovery] = (server.rss_kib(), result["sent"])
         finally:
             server.stop()
-    messages = rss[True][1] * 1000
-    return {"rss_off_kib": rss[False][0], "rss_on_kib": rss[True][0], "kept": messages,
-            "bytes_per_kept_message": (rss[True][0] - rss[False][0]) * 1024 / max(1, messages)}
+    sent = rss[True][1]
+    grown = (rss[True][0] - rss[False][0]) * 1024
+    return {"rss_off_kib": rss[False][0], "rss_on_kib": rss[True][0], "sent": sent, "kept": sent * 1000,
+            "bytes_per_message": grown / max(1, sent), "bytes_per_kept_message": grown / max(1, sent * 1000)}
 
 
 async def recover_many(port, admin_port, clients, missed):
@@ -183,12 +185,12 @@ def main():
         f"| idle memory per connection, KiB (10,000 WebSockets) | {idle_off['kib_per_connection']:.2f} | "
         f"{idle_on['kib_per_connection']:.2f} | {idle_on['kib_per_connection'] / idle_off['kib_per_connection']:.3f} |",
         "",
-        f"Memory for what is kept: {kept['bytes_per_kept_message']:.0f} bytes per message per socket "
-        f"({kept['kept']:,} deliveries kept for 1,000 sockets that left, sent to their channel at 100 messages/s; "
-        f"RSS {kept['rss_off_kib']:,} KiB off, {kept['rss_on_kib']:,} KiB on): a broadcast to a channel is kept once, in "
-        f"the channel's history, about {(kept['rss_on_kib'] - kept['rss_off_kib']) * 1024 * 1000 / max(1, kept['kept']):,.0f} "
-        "bytes per message whatever the number of recipients (RSS, so within its page granularity); what goes to one "
-        "socket, or to several channels or a namespace at once, is kept by each recipient, a reference each.",
+        f"Memory for what is kept: {kept['bytes_per_message']:,.0f} bytes per message sent to a channel of 1,000, "
+        f"{kept['bytes_per_kept_message']:.2f} per message per recipient ({kept['sent']:,} messages at 1,000/s to "
+        f"1,000 sockets that then left and are kept; RSS {kept['rss_off_kib']:,} KiB off, {kept['rss_on_kib']:,} KiB on): "
+        "a broadcast to one channel is kept once, in the channel's history, whatever the number of recipients; what goes "
+        "to one socket, or to several channels or a namespace at once, is kept by each recipient, a reference (8 bytes) "
+        "each.",
         "",
         f"Recovery of {recovery['clients']:,} clients cut at once for one second ({recovery['missed_per_client']} messages missed each; "
         "a Python asyncio generator, so times are upper bounds): "

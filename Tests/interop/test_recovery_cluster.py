@@ -48,8 +48,9 @@ def everywhere(nodes, channel, count):
                       timeout=5)
 
 
-def away_on(node, sid):
-    """The socket is away on `node` (cut, kept) as the other nodes see it: give presence a moment."""
+def settle():
+    """A cut socket is away (kept) once its node read the end of the connection and the other
+    nodes heard so through presence: a moment."""
     time.sleep(0.3)
 
 
@@ -78,7 +79,7 @@ def test_a_client_that_comes_back_to_another_node_is_recovered_there(nodes):
     one = client.event()
     assert one[1] == "one" and one[2].startswith("~")
     client.cut()
-    away_on(a, sid)
+    settle()
     # Missed: one message of each node, the away socket's own node included.
     for node, text in ((a, "two"), (b, "three"), (c, "four")):
         broadcast(node, text, "news")
@@ -110,7 +111,7 @@ def test_a_client_that_comes_back_to_another_node_is_recovered_there(nodes):
 
     # Cut again: recovered on the new node by its own offset, and back on the first node too.
     back.cut()
-    away_on(b, sid)
+    settle()
     broadcast(c, "seven", "news")
     again = Raw(a, auth={"pid": pid, "offset": six[2]})
     assert again.connect == {"sid": sid, "pid": pid}
@@ -148,7 +149,7 @@ def test_every_message_once_and_in_order_while_the_client_moves(nodes):
             for _ in range(40):
                 got.append(back.event())
             back.cut()
-            away_on(None, sid)
+            settle()
             back = Raw(target, auth={"pid": pid, "offset": got[-1][2]})
             assert back.connect == {"sid": sid, "pid": pid}
         for _ in range(40):
@@ -180,7 +181,7 @@ def test_what_cannot_be_recovered_elsewhere_gets_a_new_socket(nodes):
     broadcast(a, "one", "news")
     client.event()
     client.cut()
-    away_on(a, sid)
+    settle()
     fresh = Raw(b, auth={"pid": pid, "offset": "~zzzzzz"})
     assert fresh.connect["sid"] != sid and fresh.connect["pid"] != pid
     assert wait_until(lambda: "finish" in [e for e, _ in events_of(a, sid)])
@@ -221,7 +222,7 @@ def test_a_client_whose_node_died_gets_a_new_socket_after_the_claim_times_out(no
     broadcast(b, "one", "news")
     offset = client.event()[2]
     client.cut()
-    away_on(a, sid)
+    settle()
     os.kill(a.proc.pid, signal.SIGKILL)
     a.proc.wait()
     started = time.monotonic()
