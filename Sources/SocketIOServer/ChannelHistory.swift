@@ -33,23 +33,10 @@ final class ChannelHistory: @unchecked Sendable {
         }
     }
 
-    /// What a socket that joined at `joinedAt` and is `socket` missed after `offset`; nil when
-    /// some of it was dropped already.
-    func missed(after offset: UInt64, joinedAt: UInt64, socket: String) -> [OutboundMessage]? {
-        let since = max(offset, joinedAt)
-        return withLog { log in
-            guard log.evictedUpTo <= since else { return nil }
-            return log.messages(after: since).filter { $0.excluded != socket }
-        }
-    }
-
-    /// Everything kept that went to `socket` after it joined, whatever was dropped.
-    func sent(since joinedAt: UInt64, to socket: String) -> [OutboundMessage] {
-        withLog { $0.messages(after: joinedAt).filter { $0.excluded != socket } }
-    }
-
-    func contains(_ offset: UInt64) -> Bool {
-        withLog { $0.contains(offset) }
+    /// What is kept that went to `socket` after it joined at `joinedAt`, in offset order, and
+    /// the largest offset dropped: a client whose offset is below it missed something gone.
+    func sent(since joinedAt: UInt64, to socket: String) -> (messages: [OutboundMessage], evictedUpTo: UInt64) {
+        withLog { log in (log.messages(after: joinedAt).filter { $0.excluded != socket }, log.evictedUpTo) }
     }
 
     /// Nothing kept younger than `deadline` (uptime nanoseconds): the history may go.

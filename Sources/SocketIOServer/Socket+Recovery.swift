@@ -96,7 +96,7 @@ extension Socket {
     /// kept, or never sent): then this socket ends now, since its client has moved on.
     func handOver(to next: Socket, offset: UInt64?) -> Handover? {
         guard case .detached(let reason) = lifecycle else { return nil }
-        guard let recovery, let missed = missed(after: offset) else {
+        guard let recovery, let missed = sentLately(after: offset)?.missed else {
             finishDetached(reason)
             return nil
         }
@@ -112,7 +112,7 @@ extension Socket {
     func moveAway(offset: UInt64?, localNode: String) -> RecoveredSocket? {
         guard case .detached(let reason) = lifecycle else { return nil }
         var state: RecoveredSocket?
-        if let recovery, let missed = missed(after: offset) {
+        if let (missed, sent) = sentLately(after: offset) {
             state = RecoveredSocket(
                 channels: channelSet.sorted(), value: namespaceRegistry.value(of: id),
                 missed: missed.compactMap { message in
@@ -120,9 +120,7 @@ extension Socket {
                     return .init(packet: packet, attachments: message.packets.dropFirst().map(\.payload),
                                  tag: message.tag(localNode: localNode))
                 },
-                seen: (recovery.messages + (keepsEverything ? [] : channelHistories().flatMap { channel, history in
-                    history.sent(since: recovery.joinedAt[channel] ?? 0, to: id)
-                })).map { $0.tag(localNode: localNode) })
+                seen: sent.map { $0.tag(localNode: localNode) })
         }
         finishDetached(reason)
         return state
@@ -140,25 +138,31 @@ extension Socket {
         channelSet.sorted().compactMap { channel in namespaceRegistry.existingHistory(channel).map { (channel, $0) } }
     }
 
-    /// What the client missed after `offset`: this socket's own log and the histories of its
-    /// channels, in offset order. Nil when `offset` is not one it was sent, or some of what
-    /// came after is no longer kept.
-    func missed(after offset: UInt64?) -> [OutboundMessage]? {
+    /// What the client missed after `offset` — this socket's own log and the histories of its
+    /// channels, in offset order — and everything it was sent that is still kept, both read
+    /// from one look at each history (another node drops what it holds that is in `sent`: a
+    /// message kept between two looks would be in neither). Nil when `offset` is not one it was
+    /// sent, or some of what came after is no longer kept.
+    func sentLately(after offset: UInt64?) -> (missed: [OutboundMessage], sent: [OutboundMessage])? {
         guard let offset, let recovery else { return nil }
-        if keepsEverything { return recovery.after(offset) }
-        guard recovery.evictedUpTo <= offset else { return nil }
-        let histories = channelHistories()
-        guard recovery.contains(offset) || histories.contains(where: { channel, history in
-            offset > (recovery.joinedAt[channel] ?? 0) && history.contains(offset)
-        }) else { return nil }
-        var missed = recovery.messages(after: offset)
-        for (channel, history) in histories {
-            guard let more = history.missed(after: offset, joinedAt: recovery.joinedAt[channel] ?? 0, socket: id) else {
-                return nil
-            }
-            missed += more
+        if keepsEverything {
+            guard let missed = recovery.after(offset) else { return nil }
+            return (missed, recovery.messages)
         }
-        return missed.sorted { $0.offset < $1.offset }
+        guard recovery.evictedUpTo <= offset else { return nil }
+        var known = recovery.contains(offset)
+        var sent = recovery.messages
+        var missed = recovery.messages(after: offset)
+        for (channel, history) in channelHistories() {
+            let joinedAt = recovery.joinedAt[channel] ?? 0
+            let (messages, evictedUpTo) = history.sent(since: joinedAt, to: id)
+            guard evictedUpTo <= max(offset, joinedAt) else { return nil }
+            if offset > joinedAt, messages.contains(where: { $0.offset == offset }) { known = true }
+            sent += messages
+            missed += messages.filter { $0.offset > offset }
+        }
+        guard known else { return nil }
+        return (missed.sorted { $0.offset < $1.offset }, sent)
     }
 
     /// A socket recovered from another node, on its loop before its acknowledgement: it held

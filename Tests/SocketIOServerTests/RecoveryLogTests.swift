@@ -118,16 +118,16 @@ final class RecoveryLogTests: XCTestCase {
         let third = history.append(settings, message("c"))
         XCTAssertLessThan(first.offset, second.offset)
         XCTAssertLessThan(second.offset, third.offset)
-        XCTAssertTrue(history.contains(second.offset))
-        XCTAssertEqual(history.missed(after: first.offset, joinedAt: 0, socket: "s")?.map(\.offset), [second.offset, third.offset])
+        XCTAssertEqual(history.sent(since: 0, to: "s").messages.map(\.offset), [first.offset, second.offset, third.offset])
         // Not what it sent, not what came before it joined.
-        XCTAssertEqual(history.missed(after: first.offset, joinedAt: 0, socket: "sender")?.map(\.offset), [third.offset])
-        XCTAssertEqual(history.missed(after: 0, joinedAt: second.offset, socket: "s")?.map(\.offset), [third.offset])
-        XCTAssertEqual(history.sent(since: 0, to: "sender").map(\.offset), [first.offset, third.offset])
+        XCTAssertEqual(history.sent(since: 0, to: "sender").messages.map(\.offset), [first.offset, third.offset])
+        XCTAssertEqual(history.sent(since: second.offset, to: "s").messages.map(\.offset), [third.offset])
+        XCTAssertEqual(history.sent(since: 0, to: "s").evictedUpTo, 0)
         // Past the byte limit the oldest go; a client that saw only `first` missed something gone.
         for _ in 0..<40 { _ = history.append(settings, message(String(repeating: "x", count: 20))) }
-        XCTAssertFalse(history.contains(first.offset))
-        XCTAssertNil(history.missed(after: first.offset, joinedAt: 0, socket: "s"))
+        let (kept, evictedUpTo) = history.sent(since: 0, to: "s")
+        XCTAssertFalse(kept.contains { $0.offset == first.offset })
+        XCTAssertGreaterThan(evictedUpTo, first.offset)
         XCTAssertFalse(history.isStale(before: 0))
         XCTAssertTrue(history.isStale(before: UInt64.max))
     }
