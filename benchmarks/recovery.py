@@ -145,9 +145,10 @@ def recovery_time(workdir, relay, clients):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int, default=5, help="alternated rounds of off and on (1 with --quick)")
     args = parser.parse_args()
     duration = 2 if args.quick else 5
-    rounds = 1 if args.quick else 3
+    rounds = 1 if args.quick else args.rounds
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="sio-recovery-bench-"))
     relay = workdir / "relay.so"
     subprocess.run(["cc", "-std=c11", "-O2", "-shared", "-fPIC", f"-I{ROOT / 'include'}", "-o", str(relay),
@@ -161,6 +162,9 @@ def main():
             cpu_on.append(cpu_per_delivery(workdir, relay, True, duration))
         idle_off = idle_rss("sio", workdir, relay, 10000)
         idle_on = idle_rss("sio", workdir, relay, 10000, extra=["--recovery-window", WINDOW_MS])
+        # Subscribed, a socket notes when it joined its channel: with recovery, that is a box.
+        idle_sub_off = idle_rss("sio", workdir, relay, 10000, channel="idle")
+        idle_sub_on = idle_rss("sio", workdir, relay, 10000, extra=["--recovery-window", WINDOW_MS], channel="idle")
         kept = kept_memory(workdir, relay, duration)
         # The generator in Python (asyncio, aiohttp) runs on CPU 1 with the server on CPU 0.
         import os
@@ -168,7 +172,8 @@ def main():
         recovery = recovery_time(workdir, relay, 1000)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    results = {"fanout_off": off, "fanout_on": on, "cpu_ns_off": cpu_off, "cpu_ns_on": cpu_on, "idle_off": idle_off, "idle_on": idle_on, "kept": kept, "recovery": recovery}
+    results = {"fanout_off": off, "fanout_on": on, "cpu_ns_off": cpu_off, "cpu_ns_on": cpu_on, "idle_off": idle_off, "idle_on": idle_on,
+               "idle_sub_off": idle_sub_off, "idle_sub_on": idle_sub_on, "kept": kept, "recovery": recovery}
     print(json.dumps(results), flush=True)
     fan_off, fan_on = statistics.median(off), statistics.median(on)
     lines = [
@@ -184,6 +189,8 @@ def main():
         f"{statistics.median(cpu_on):.0f} | {statistics.median(cpu_on) / statistics.median(cpu_off):.3f} |",
         f"| idle memory per connection, KiB (10,000 WebSockets) | {idle_off['kib_per_connection']:.2f} | "
         f"{idle_on['kib_per_connection']:.2f} | {idle_on['kib_per_connection'] / idle_off['kib_per_connection']:.3f} |",
+        f"| same, each subscribed to a channel | {idle_sub_off['kib_per_connection']:.2f} | "
+        f"{idle_sub_on['kib_per_connection']:.2f} | {idle_sub_on['kib_per_connection'] / idle_sub_off['kib_per_connection']:.3f} |",
         "",
         f"Memory for what is kept: {kept['bytes_per_message']:,.0f} bytes per message sent to a channel of 1,000, "
         f"{kept['bytes_per_kept_message']:.2f} per message per recipient ({kept['sent']:,} messages at 1,000/s to "

@@ -121,12 +121,13 @@ def load(*args, timeout=600):
     return json.loads(lines[-1])
 
 
-def idle_rss(kind, workdir, plugin, connections, extra=()):
+def idle_rss(kind, workdir, plugin, connections, extra=(), channel=None):
     server = Server(kind, workdir, plugin, extra=extra)
     try:
         before = server.rss_kib()
         process = subprocess.Popen(["taskset", "-c", LOAD_CPU, str(RELEASE / "sio-load"), "idle", "--port", str(server.port),
-                                    "--connections", str(connections)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    "--connections", str(connections), *(["--channel", channel] if channel else [])],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                    text=True, preexec_fn=raise_fd_limit)
         first = json.loads(process.stdout.readline())
         time.sleep(2)

@@ -23,8 +23,9 @@ protocol Recoverable {
 class RecoveryLog<Message: Recoverable> {
     let maxBytes: Int
     let window: UInt64
+    /// Allocated on the first append: a socket that is only in channels keeps nothing here.
     private var storage: UnsafeMutablePointer<Message>
-    private var capacity = 4
+    private var capacity = 0
     private var head = 0
     private(set) var count = 0
     private(set) var bytes = 0
@@ -38,12 +39,12 @@ class RecoveryLog<Message: Recoverable> {
     init(maxBytes: Int, window: UInt64) {
         self.maxBytes = maxBytes
         self.window = window
-        storage = .allocate(capacity: capacity)
+        storage = UnsafeMutablePointer(bitPattern: MemoryLayout<Message>.alignment)!
     }
 
     deinit {
         for index in 0..<count { (storage + ((head + index) & (capacity - 1))).deinitialize(count: 1) }
-        storage.deallocate()
+        if capacity > 0 { storage.deallocate() }
     }
 
     func append(_ message: Message) {
@@ -76,13 +77,15 @@ class RecoveryLog<Message: Recoverable> {
     }
 
     private func grow() {
-        let larger = UnsafeMutablePointer<Message>.allocate(capacity: capacity * 2)
-        let firstPart = capacity - head
-        (larger).moveInitialize(from: storage + head, count: min(count, firstPart))
-        if count > firstPart { (larger + firstPart).moveInitialize(from: storage, count: count - firstPart) }
-        storage.deallocate()
+        let larger = UnsafeMutablePointer<Message>.allocate(capacity: max(4, capacity * 2))
+        if capacity > 0 {
+            let firstPart = capacity - head
+            larger.moveInitialize(from: storage + head, count: min(count, firstPart))
+            if count > firstPart { (larger + firstPart).moveInitialize(from: storage, count: count - firstPart) }
+            storage.deallocate()
+        }
         storage = larger
-        capacity *= 2
+        capacity = max(4, capacity * 2)
         head = 0
     }
 

@@ -7,7 +7,7 @@ final class RecoveryBox: RecoveryLog<OutboundMessage> {
     var expiry: Scheduled<Void>?
     /// The last offset taken when the socket joined each of its channels: their histories
     /// hold what it was sent there after it.
-    var joinedAt: [String: UInt64] = [:]
+    var joinedAt = JoinOffsets()
 
     convenience init(_ settings: RecoverySettings) {
         self.init(maxBytes: settings.maxBytes, window: settings.windowNanoseconds)
@@ -20,7 +20,23 @@ struct Handover {
     var userData: AnyObject?
     /// What the client did not get, in order.
     var missed: [OutboundMessage]
-    var joinedAt: [String: UInt64]
+    var joinedAt: JoinOffsets
+}
+
+/// The offset at which a socket joined each of its channels: a few pairs, so an array (an idle
+/// subscribed socket pays less for it than for a dictionary).
+struct JoinOffsets {
+    private var pairs: [(channel: String, offset: UInt64)] = []
+
+    subscript(channel: String) -> UInt64? {
+        pairs.first { $0.channel == channel }?.offset
+    }
+
+    /// Notes `channel` joined at `offset`, forgetting those of channels no longer in `current`.
+    mutating func note(_ channel: String, at offset: UInt64, current: Set<String>) {
+        pairs.removeAll { $0.channel == channel || !current.contains($0.channel) }
+        pairs.append((channel, offset))
+    }
 }
 
 /// Connection state recovery (docs/events.md, "Recovery"): a socket whose transport is lost
@@ -131,7 +147,7 @@ extension Socket {
         guard let settings = session.context.recovery else { return }
         let box = recovery ?? RecoveryBox(settings)
         recovery = box
-        box.joinedAt[channel] = settings.lastOffset
+        box.joinedAt.note(channel, at: settings.lastOffset, current: channelSet)
     }
 
     private func channelHistories() -> [(String, ChannelHistory)] {

@@ -239,12 +239,14 @@ struct Idle: AsyncParsableCommand {
 
     @OptionGroup var target: Target
     @Option(help: "Connections.") var connections = 1000
+    @Option(help: "A channel each connection subscribes to (none by default).") var channel: String?
 
     func run() async throws {
         let harness = Harness()
         let stats = harness.stats
         let started = Clock.nanoseconds()
-        let all = try await harness.connector(target).openWebSockets(count: connections, concurrency: target.concurrency, stats: stats) { _ in nil }.get()
+        let channel = self.channel
+        let all = try await harness.connector(target).openWebSockets(count: connections, concurrency: target.concurrency, stats: stats) { _ in channel }.get()
         let elapsed = Double(Clock.nanoseconds() - started) / 1e9
         let (ready, failed) = try await harness.on { (stats.ready, stats.failed) }
         report(["scenario": "idle", "connections": connections, "ready": ready, "failed": failed, "seconds_to_connect": elapsed])
