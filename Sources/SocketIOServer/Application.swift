@@ -24,6 +24,10 @@ public protocol Application: Sendable {
     func disconnect(_ socket: Socket, reason: DisconnectReason)
     /// Last call for this socket, exactly once, after it left every channel.
     func finish(_ socket: Socket)
+    /// At shutdown, once every socket heard its end and before the event loops stop: what the
+    /// application still has to do with those ends (an isolated plugin's runner handling the
+    /// last finishes) is waited for, up to `timeout`.
+    func settle(timeout: Duration) async
 }
 
 extension Application {
@@ -34,6 +38,7 @@ extension Application {
     public func error(_ socket: Socket, error: SocketError) {}
     public func disconnect(_ socket: Socket, reason: DisconnectReason) {}
     public func finish(_ socket: Socket) {}
+    public func settle(timeout: Duration) async {}
 }
 
 /// The application's answer to a CONNECT.

@@ -58,6 +58,7 @@ public final class Server: Service, Sendable {
             stop.finish()
         }
         let abandoned = await finishAllSessions()
+        await context.application.settle(timeout: context.configuration.shutdownTimeout)
         guard abandoned == 0 else {
             // A stalled loop never finishes a graceful shutdown: leave the group as it is.
             context.logger.error("shutdown abandoned sessions on stalled event loops",

@@ -174,3 +174,17 @@ extension PluginHost {
         hasRunners.store(true, ordering: .relaxed)
     }
 }
+
+extension PluginHost {
+    /// Runners die with the server (`PR_SET_PDEATHSIG`): the disconnects and finishes the
+    /// shutdown raised would die with them, unhandled. Waits until each runner answered what it
+    /// was sent, or `timeout`.
+    public func settle(timeout: Duration) async {
+        guard hasRunners.load(ordering: .relaxed) else { return }
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if current.withLockedValue({ $0.runners }).allSatisfy(\.isSettled) { return }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+}

@@ -744,6 +744,11 @@ final class PluginRunner: @unchecked Sendable {
 
     /// The socket finished: events of it the runner still holds deferred are void there, so a
     /// late `complete` gets SIO_ERR_STATE as it would in process.
+    /// Everything it was sent is answered (or it is down): what shutdown waits for.
+    var isSettled: Bool {
+        lock.withLock { process == nil || (inFlight.isEmpty && held.isEmpty) }
+    }
+
     func socketFinished(_ socket: Socket) {
         lock.withLock {
             guard let process else { return }
