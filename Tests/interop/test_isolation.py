@@ -373,3 +373,24 @@ def test_a_client_sending_faster_than_the_plugin_handles_is_not_read_from(start_
     assert acks == list(range(events)), "lost or reordered"
     assert time.monotonic() - started >= 2 * events / 1000 * 0.9
     ws.close()
+
+
+def test_isolated_plugins_hear_every_finish_at_shutdown(start_server, tmp_path):
+    """Runners die with the server: the shutdown waits until they handled the last disconnects
+    and finishes, for connected sockets and for those kept for recovery."""
+    from plugins import Trace
+    from test_recovery import Raw
+    directory = plugin_dir(tmp_path)
+    build_c(SOURCES / "probe.c", directory / "probe.so")
+    trace = Trace(tmp_path / "trace.txt")
+    server = isolated_server(start_server, directory, "--recovery-window", "60000",
+                             env={"SIO_TRACE_FILE": str(trace.path)})
+    here, away = Raw(server), Raw(server)
+    for client in (here, away):
+        assert client.call("__subscribe__", "news") == [True]
+    away.cut()
+    time.sleep(0.3)
+    assert server.stop() == 0
+    for sid in (here.connect["sid"], away.connect["sid"]):
+        events = [e for (_, e, _) in trace.events(socket_id=sid)]
+        assert events == ["connect", "subscribe", "disconnect", "unsubscribe", "finish"], (sid, events)
